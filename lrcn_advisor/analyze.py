@@ -1,0 +1,233 @@
+"""Architecture (GraphSpec) -> analysed ModelIR: shapes, parameters, MACs, blocks."""
+from __future__ import annotations
+
+import heapq
+from dataclasses import replace
+
+from . import cost
+from .blocks import assign_blocks
+from .cost import Context, Cost, ShapeError
+from .errors import InputError
+from .ir import GraphSpec, LayerInfo, LayerSpec, ModelIR, Shape, TensorRef
+
+MAX_LAYERS = 20_000
+
+
+def analyse(graph: GraphSpec, *, path: str = "", fmt: str = "", frames: int | None = None,
+            keras_version: str = "", notes: list[str] | None = None,
+            dropout_visible: bool = True) -> ModelIR:
+    """Analyse an architecture. `frames` replaces the time length of the inputs."""
+    input_shapes = [graph.input_shapes[ref.layer] for ref in graph.inputs]
+    file_frames = next((s[1] for s in input_shapes if len(s) >= 3), None)
+    sequence = any(len(s) >= 3 for s in input_shapes)
+    if frames is not None:
+        input_shapes = [(s[0], frames, *s[2:]) if len(s) >= 3 else s for s in input_shapes]
+        source = "--frames"
+    elif file_frames is not None:
+        frames, source = file_frames, "file"
+    elif sequence:
+        frames, source = cost.DEFAULT_FRAMES, "default"
+    else:
+        source = "none"
+    for shape in input_shapes:
+        if None in shape[2:]:
+            raise InputError(f"model input {_fmt(shape)} has an unknown size other than the time "
+                             "axis; save the model with a fixed frame size")
+    ctx = Context(frames=frames or cost.DEFAULT_FRAMES)
+    graph = replace(graph, input_shapes={ref.layer: shape for ref, shape in zip(graph.inputs, input_shapes)})
+    layers, _ = evaluate_graph(graph, ctx)
+    warnings = []
+    if source == "default" and ctx.assumed_dims:
+        warnings.append(f"the time length is unknown (None) in the file; costs assume "
+                        f"{frames} frames (pass --frames N to set it)")
+    for layer in _walk(layers):
+        if layer.status != "ok":
+            warnings.append(f"layer {layer.name!r} ({layer.inner_kind_class}) is {layer.status}: "
+                            f"{layer.note}; totals leave it out")
+    return ModelIR(name=graph.name, path=path, format=fmt, graph=graph, input_shapes=input_shapes,
+                   frames=frames, frames_source=source, layers=layers, blocks=assign_blocks(layers),
+                   warnings=warnings, notes=list(notes or []), keras_version=keras_version,
+                   dropout_visible=dropout_visible)
+
+
+def reanalyse(ir: ModelIR, graph: GraphSpec) -> ModelIR:
+    """Analyse a changed architecture of `ir` under the same options."""
+    frames = ir.frames if ir.frames_source in ("--frames", "default") else None
+    return analyse(graph, path=ir.path, fmt=ir.format, frames=frames, keras_version=ir.keras_version,
+                   notes=ir.notes, dropout_visible=ir.dropout_visible)
+
+
+def _walk(layers: list[LayerInfo]):
+    for layer in layers:
+        yield layer
+        yield from _walk(layer.children)
+
+
+def _fmt(shape: Shape) -> str:
+    return "(" + ", ".join("None" if d is None else str(d) for d in shape) + ")"
+
+
+def evaluate_graph(graph: GraphSpec, ctx: Context, depth: int = 0) -> tuple[list[LayerInfo], list[Shape]]:
+    """Evaluate every layer call in dependency order; return layer infos and output shapes."""
+    if len(graph.layers) > MAX_LAYERS:
+        raise InputError(f"model {graph.name!r} has {len(graph.layers)} layers (limit {MAX_LAYERS})")
+    tensors: dict[tuple[str, int], list[Shape]] = {
+        (ref.layer, ref.node): [graph.input_shapes[ref.layer]] for ref in graph.inputs}
+    for name, shape in graph.input_shapes.items():
+        tensors.setdefault((name, 0), [shape])
+    infos: dict[str, LayerInfo] = {}
+    for index, call in _call_order(graph, tensors):
+        spec = graph.layers[index]
+        shapes = [_tensor(tensors, ref, spec.name) for ref in spec.calls[call]]
+        if not shapes:
+            raise InputError(f"layer {spec.name!r} is called with no inputs")
+        try:
+            result, kind, inner = evaluate_layer(spec, shapes, ctx, depth)
+        except ShapeError as error:
+            raise InputError(f"layer {spec.name!r} ({spec.class_name}): {error}") from None
+        tensors[(spec.name, call)] = result.output_shapes
+        if call == 0:
+            infos[spec.name] = _info(spec, kind, inner, shapes, result, ctx)
+        else:
+            infos[spec.name].macs += result.macs
+    for spec in graph.layers:
+        if spec.class_name == "InputLayer" and spec.name in graph.input_shapes:
+            shape = graph.input_shapes[spec.name]
+            infos[spec.name] = LayerInfo(spec.name, "InputLayer", None, "input", spec.config, [], [],
+                                         [shape], 0, 0, 0)
+    outputs = [_tensor(tensors, ref, "model output") for ref in graph.outputs]
+    return [infos[spec.name] for spec in graph.layers if spec.name in infos], outputs
+
+
+def _call_order(graph: GraphSpec, tensors: dict) -> list[tuple[int, int]]:
+    """Topological order of (layer index, call index), file order among equals."""
+    index_of = {spec.name: i for i, spec in enumerate(graph.layers)}
+    waiting: dict[tuple[int, int], int] = {}
+    users: dict[tuple[int, int], list[tuple[int, int]]] = {}
+    ready: list[tuple[int, int]] = []
+    for i, spec in enumerate(graph.layers):
+        for c, refs in enumerate(spec.calls):
+            deps = set()
+            for ref in refs:
+                if (ref.layer, ref.node) in tensors:
+                    continue
+                if ref.layer not in index_of:
+                    raise InputError(f"layer {spec.name!r} takes input from {ref.layer!r}, "
+                                     "which is not in the model")
+                producer = index_of[ref.layer]
+                if ref.node >= len(graph.layers[producer].calls):
+                    raise InputError(f"layer {spec.name!r} uses call {ref.node} of {ref.layer!r}, "
+                                     "which does not exist")
+                deps.add((producer, ref.node))
+            waiting[(i, c)] = len(deps)
+            for dep in deps:
+                users.setdefault(dep, []).append((i, c))
+            if not deps:
+                heapq.heappush(ready, (i, c))
+    order = []
+    while ready:
+        node = heapq.heappop(ready)
+        order.append(node)
+        for user in users.get(node, []):
+            waiting[user] -= 1
+            if waiting[user] == 0:
+                heapq.heappush(ready, user)
+    if len(order) != len(waiting):
+        stuck = sorted({graph.layers[i].name for (i, _), n in waiting.items() if n > 0})
+        raise InputError(f"the layer graph has a cycle through {', '.join(map(repr, stuck[:5]))}")
+    return order
+
+
+def _tensor(tensors: dict, ref: TensorRef, user: str) -> Shape:
+    outputs = tensors.get((ref.layer, ref.node))
+    if outputs is None or ref.tensor >= len(outputs):
+        raise InputError(f"{user} uses output {ref.tensor} of {ref.layer!r}, which does not exist")
+    return outputs[ref.tensor]
+
+
+def evaluate_layer(spec: LayerSpec, shapes: list[Shape], ctx: Context, depth: int = 0
+                   ) -> tuple[Cost, str, str | None]:
+    """Cost of one call of `spec`; returns (cost, kind, wrapped class)."""
+    if depth > 64:
+        raise InputError("layers nested too deeply")
+    if spec.graph is not None:
+        result, kind, inner = _nested(spec, shapes, ctx, depth), "backbone", None
+    elif spec.class_name == "TimeDistributed" and spec.wrapped is not None:
+        result, kind, inner = _time_distributed(spec, shapes, ctx, depth)
+    elif spec.class_name == "Bidirectional" and spec.wrapped is not None:
+        result, kind, inner = _bidirectional(spec, shapes, ctx, depth)
+    elif spec.class_name in cost.HANDLERS:
+        kind, handler = cost.HANDLERS[spec.class_name]
+        result, inner = handler(spec.config, shapes, ctx), None
+    else:
+        result, kind, inner = cost.unknown_cost(spec.class_name, shapes), "unknown", None
+    if spec.config.get("trainable") is False:
+        result.non_trainable = result.params
+    if spec.params_override is not None:
+        result.params = spec.params_override
+    if spec.note:
+        result.note = "; ".join(filter(None, [result.note, spec.note]))
+    return result, kind, inner
+
+
+def _nested(spec: LayerSpec, shapes: list[Shape], ctx: Context, depth: int) -> Cost:
+    graph = spec.graph
+    if len(shapes) != len(graph.inputs):
+        raise ShapeError(f"nested model {graph.name!r} takes {len(graph.inputs)} inputs, got {len(shapes)}")
+    graph = replace(graph, input_shapes={ref.layer: s for ref, s in zip(graph.inputs, shapes)})
+    children, outputs = evaluate_graph(graph, ctx, depth + 1)
+    status = "ok" if all(c.status == "ok" for c in children) else "unknown"
+    return Cost(outputs, params=sum(c.params for c in children),
+                non_trainable=sum(c.non_trainable_params for c in children),
+                macs=sum(c.macs for c in children), status=status, children=children,
+                note=f"nested model {graph.name!r}, {len(children)} layers")
+
+
+def _time_distributed(spec: LayerSpec, shapes: list[Shape], ctx: Context, depth: int):
+    for shape in shapes:
+        if len(shape) < 3:
+            raise ShapeError(f"TimeDistributed needs a time axis, got {_fmt(shape)}")
+    steps = shapes[0][1]
+    inner, kind, _ = evaluate_layer(spec.wrapped, [(s[0], *s[2:]) for s in shapes], ctx, depth + 1)
+    frames = ctx.dim(steps)
+    for child in _walk(inner.children):
+        child.macs *= frames
+    inner.output_shapes = [(s[0], steps, *s[1:]) for s in inner.output_shapes]
+    inner.macs *= frames
+    return inner, kind, spec.wrapped.class_name
+
+
+def _bidirectional(spec: LayerSpec, shapes: list[Shape], ctx: Context, depth: int):
+    forward, kind, _ = evaluate_layer(spec.wrapped, shapes, ctx, depth + 1)
+    backward, _, _ = evaluate_layer(spec.backward or spec.wrapped, shapes, ctx, depth + 1)
+    mode = spec.config.get("merge_mode", "concat")
+    first_f, first_b = forward.output_shapes[0], backward.output_shapes[0]
+    states = forward.output_shapes[1:] + backward.output_shapes[1:]
+    if mode == "concat":
+        merged = [(*first_f[:-1], first_f[-1] + first_b[-1])]
+    elif mode in ("sum", "mul", "ave"):
+        merged = [first_f]
+    elif mode is None:
+        merged = [first_f, first_b]
+    else:
+        raise ShapeError(f"unknown merge_mode {mode!r}")
+    return Cost(merged + states, params=forward.params + backward.params,
+                non_trainable=forward.non_trainable + backward.non_trainable,
+                macs=forward.macs + backward.macs, status=forward.status,
+                note=forward.note), kind, spec.wrapped.class_name
+
+
+def _info(spec: LayerSpec, kind: str, inner: str | None, shapes: list[Shape], result: Cost,
+          ctx: Context) -> LayerInfo:
+    effective = spec.wrapped.config if spec.wrapped is not None else spec.config
+    calls = spec.calls[0] if spec.calls else []
+    steps = None
+    if spec.class_name == "TimeDistributed" or kind == "recurrent":
+        steps = ctx.frames if shapes[0][1] is None else shapes[0][1]
+    return LayerInfo(
+        name=spec.name, class_name=spec.class_name, inner_class=inner, kind=kind,
+        config=effective, inputs=[ref.layer for ref in calls], input_shapes=shapes,
+        output_shapes=result.output_shapes, params=result.params,
+        trainable_params=result.params - result.non_trainable, macs=result.macs,
+        time_distributed=spec.class_name == "TimeDistributed", frames=steps,
+        status=result.status, note=result.note, children=result.children)

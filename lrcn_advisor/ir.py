@@ -1,0 +1,142 @@
+"""The model IR: the contract between loaders, cost, rules, probes and reports.
+
+Two layers of data, both plain dataclasses:
+- the architecture (`GraphSpec` of `LayerSpec`), which loaders produce and
+  edits change; it is Keras' get_config() vocabulary as plain data;
+- the analysis (`ModelIR` of `LayerInfo` and `Block`), which `analyze`
+  derives from the architecture: shapes, parameters, MACs and blocks.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+Shape = tuple  # (None, d1, d2, ...); None is an unknown dimension (batch first)
+
+
+@dataclass(frozen=True)
+class TensorRef:
+    """Output `tensor` of call number `node` of layer `layer`."""
+
+    layer: str
+    node: int = 0
+    tensor: int = 0
+
+
+@dataclass
+class LayerSpec:
+    """One layer as plain data, the way Keras' get_config() describes it."""
+
+    name: str
+    class_name: str
+    config: dict[str, Any] = field(default_factory=dict)
+    calls: list[list[TensorRef]] = field(default_factory=list)  # inputs of each call
+    wrapped: LayerSpec | None = None   # TimeDistributed / Bidirectional inner layer
+    backward: LayerSpec | None = None  # Bidirectional backward_layer, when given
+    graph: GraphSpec | None = None     # nested model (backbone)
+    params_override: int | None = None  # counted by the loader (ONNX initialisers)
+    note: str = ""                      # loader remark shown beside the numbers
+
+
+@dataclass
+class GraphSpec:
+    name: str
+    layers: list[LayerSpec]
+    inputs: list[TensorRef]
+    outputs: list[TensorRef]
+    input_shapes: dict[str, Shape] = field(default_factory=dict)  # input layer -> shape
+
+
+@dataclass
+class LayerInfo:
+    """One analysed top-level layer (or a nested model's layer, in `children`)."""
+
+    name: str
+    class_name: str
+    inner_class: str | None
+    kind: str                 # conv, pool, dropout, norm, recurrent, dense, ... (see cost.KINDS)
+    config: dict[str, Any]    # the effective config (the wrapped layer's for wrappers)
+    inputs: list[str]
+    input_shapes: list[Shape]
+    output_shapes: list[Shape]
+    params: int
+    trainable_params: int
+    macs: int
+    time_distributed: bool = False
+    frames: int | None = None  # time steps this layer's cost was counted over
+    status: str = "ok"         # ok | unknown | opaque
+    block: str = ""
+    note: str = ""
+    children: list[LayerInfo] = field(default_factory=list)
+
+    @property
+    def output_shape(self) -> Shape:
+        return self.output_shapes[0] if self.output_shapes else ()
+
+    @property
+    def input_shape(self) -> Shape:
+        return self.input_shapes[0] if self.input_shapes else ()
+
+    @property
+    def non_trainable_params(self) -> int:
+        return self.params - self.trainable_params
+
+    @property
+    def inner_kind_class(self) -> str:
+        return self.inner_class or self.class_name
+
+
+@dataclass
+class Block:
+    id: str          # conv1, conv2, backbone, recurrent, head, input, ...
+    kind: str        # input | conv | backbone | frontend | recurrent | head
+    label: str
+    layers: list[str]
+    params: int = 0
+    trainable_params: int = 0
+    macs: int = 0
+
+
+@dataclass
+class ModelIR:
+    name: str
+    path: str
+    format: str               # h5 | keras | json | onnx
+    graph: GraphSpec
+    input_shapes: list[Shape]
+    frames: int | None        # time steps used for costs
+    frames_source: str        # file | --frames | default | none
+    layers: list[LayerInfo]
+    blocks: list[Block]
+    warnings: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)   # exporter changes etc.
+    keras_version: str = ""
+    dropout_visible: bool = True  # False for inference exports (ONNX)
+
+    @property
+    def params(self) -> int:
+        return sum(layer.params for layer in self.layers)
+
+    @property
+    def trainable_params(self) -> int:
+        return sum(layer.trainable_params for layer in self.layers)
+
+    @property
+    def macs(self) -> int:
+        return sum(layer.macs for layer in self.layers)
+
+    @property
+    def flops(self) -> int:
+        return 2 * self.macs
+
+    def layer(self, name: str) -> LayerInfo:
+        for layer in self.layers:
+            if layer.name == name:
+                return layer
+        raise KeyError(name)
+
+    def block_of(self, name: str) -> Block:
+        for block in self.blocks:
+            if name in block.layers:
+                return block
+        raise KeyError(name)

@@ -1,0 +1,72 @@
+"""Findings and the analysis result that reports render."""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any
+
+from .edits import Edit
+from .ir import ModelIR
+
+SEVERITIES = ("error", "warning", "info")
+SEVERITY_RANK = {"error": 3, "warning": 2, "info": 1, "never": 99}
+GUIDE_BLOCKS = ("conv", "pooling", "dropout", "lstm", "model")
+
+
+@dataclass
+class CostEffect:
+    params_before: int
+    params_after: int
+    macs_before: int
+    macs_after: int
+
+    def as_dict(self) -> dict[str, int]:
+        return {"params_before": self.params_before, "params_after": self.params_after,
+                "macs_before": self.macs_before, "macs_after": self.macs_after}
+
+
+@dataclass
+class Finding:
+    rule: str                 # rule id, e.g. POL001
+    name: str                 # rule short name, e.g. feature-map-collapse
+    severity: str             # error | warning | info
+    block: str                # conv | pooling | dropout | lstm | model
+    layers: list[str]
+    message: str
+    fix: str
+    evidence: dict[str, Any] = field(default_factory=dict)
+    edit: Edit | None = None  # the fix as an architecture change (probes train it)
+    cost: CostEffect | None = None
+    suppressed: str = ""      # reason, when a suppression in config matched
+    in_baseline: bool = False
+
+    @property
+    def layer(self) -> str:
+        return self.layers[0] if self.layers else ""
+
+    def fingerprint(self, model_path: str) -> str:
+        """Stable across reordering: rule + model path + layer names."""
+        key = "\x1f".join([self.rule, model_path.replace("\\", "/"), *sorted(self.layers)])
+        return hashlib.sha256(key.encode("utf-8")).hexdigest()[:32]
+
+
+@dataclass
+class Result:
+    """One model's analysis: the IR, its findings and (optionally) probe results."""
+
+    ir: ModelIR
+    findings: list[Finding]
+    sha256: str = ""
+    display_path: str = ""     # repo-relative path used in reports
+    probes: Any = None         # lrcn_advisor.probes result, when probes ran
+    budget_failures: list[str] = field(default_factory=list)
+
+    @property
+    def active(self) -> list[Finding]:
+        return [f for f in self.findings if not f.suppressed and not f.in_baseline]
+
+    def counts(self) -> dict[str, int]:
+        counts = {severity: 0 for severity in SEVERITIES}
+        for finding in self.active:
+            counts[finding.severity] += 1
+        return counts

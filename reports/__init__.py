@@ -1,0 +1,1 @@
+"""Renderers: results -> terminal table, JSON, SARIF, GitHub annotations, JUnit, Markdown, HTML."""

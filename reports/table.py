@@ -1,0 +1,69 @@
+"""The terminal view: layer table, block summary, totals and findings (rich)."""
+from __future__ import annotations
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from .text import delta, inert, layer_class, macs, num, pct, shape
+
+SEVERITY_STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
+
+
+def render(data: dict, console: Console, *, verbose: bool = False) -> None:
+    model, totals = data["model"], data["totals"]
+    frames = f"T={model['frames']} ({model['frames_source']})" if model["frames"] else "no time axis"
+    console.print(Text(f"{inert(model['path'])}", style="bold"),
+                  Text(f" {model['format']} · input {shape(model['input_shape'])} · {frames}"))
+    table = Table(show_lines=False, header_style="bold", pad_edge=True)
+    for column, justify in (("layer", "left"), ("class", "left"), ("output shape", "left"),
+                            ("params", "right"), ("MACs", "right"), ("share", "right"), ("block", "left")):
+        table.add_column(column, justify=justify, overflow="fold")
+    for layer in data["layers"]:
+        style = "magenta" if layer["status"] != "ok" else None
+        name = inert(layer["name"]) + ("  [" + layer["status"] + "]" if layer["status"] != "ok" else "")
+        table.add_row(Text(name, style=style), Text(inert(layer_class(layer))),
+                      Text(shape(layer["output_shape"])), num(layer["params"]), macs(layer["macs"]),
+                      pct(layer["macs"], totals["macs"]), Text(layer["block"]))
+    console.print(table)
+    blocks = Table(title="Blocks", header_style="bold", title_justify="left", pad_edge=True)
+    for column in ("block", "layers", "params", "MACs", "share"):
+        blocks.add_column(column, justify="left" if column in ("block", "layers") else "right")
+    for block in data["blocks"]:
+        blocks.add_row(f"{block['id']} ({block['label']})", str(len(block["layers"])), num(block["params"]),
+                       macs(block["macs"]), pct(block["macs"], totals["macs"]))
+    console.print(blocks)
+    console.print(Text(
+        f"Total: {num(totals['params'])} params ({num(totals['trainable_params'])} trainable, "
+        f"{num(totals['non_trainable_params'])} non-trainable) · {num(totals['macs'])} MACs · "
+        f"{num(totals['flops'])} FLOPs per clip", style="bold"))
+    for line in data["warnings"]:
+        console.print(Text("warning: " + inert(line), style="yellow"))
+    for line in data["notes"]:
+        console.print(Text("note: " + inert(line)))
+    render_findings(data, console, verbose=verbose)
+
+
+def render_findings(data: dict, console: Console, *, verbose: bool = False) -> None:
+    active = [f for f in data["findings"] if not f["suppressed"] and not f["in_baseline"]]
+    hidden = len(data["findings"]) - len(active)
+    counts = data["counts"]
+    console.print(Text(f"\nFindings: {counts['error']} error(s), {counts['warning']} warning(s), "
+                       f"{counts['info']} info" + (f" ({hidden} suppressed or in baseline)" if hidden else ""),
+                       style="bold"))
+    for finding in active:
+        where = ", ".join(f"`{inert(n)}`" for n in finding["layers"][:4]) or "model"
+        head = Text(f"  {finding['severity'].upper():7} ", style=SEVERITY_STYLE[finding["severity"]])
+        head.append(f"{finding['rule']} {finding['name']}", style="bold")
+        head.append(f"  [{where}]")
+        console.print(head)
+        console.print(Text(f"    {inert(finding['message'])}"))
+        console.print(Text(f"    fix: {inert(finding['fix'])}", style="green"))
+        cost = finding["cost"]
+        if cost:
+            console.print(Text(f"    cost of the fix: params {delta(cost['params_before'], cost['params_after'])}; "
+                               f"MACs {delta(cost['macs_before'], cost['macs_after'])}"))
+        if verbose:
+            console.print(Text(f"    why: {finding['rationale']}", style="dim"))
+    for failure in data["budget_failures"]:
+        console.print(Text(f"  BUDGET  {failure}", style="bold red"))

@@ -1,0 +1,69 @@
+"""The rule registry: each rule is one definition that docs, `explain`, SARIF and reports read."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable
+
+from lrcn_advisor.edits import Edit
+from lrcn_advisor.ir import ModelIR
+
+SEVERITIES = ("error", "warning", "info")
+BLOCKS = ("conv", "pooling", "dropout", "lstm", "model")
+
+
+@dataclass(frozen=True)
+class Option:
+    name: str
+    default: Any
+    description: str
+
+
+@dataclass
+class Hit:
+    """What a check returns: the rule's evidence at one place in the model."""
+
+    layers: list[str]
+    message: str
+    fix: str
+    evidence: dict[str, Any] = field(default_factory=dict)
+    edit: Edit | None = None
+    severity: str | None = None  # a check may lower or raise its default for this hit
+
+
+@dataclass(frozen=True)
+class Rule:
+    id: str
+    name: str
+    title: str
+    block: str
+    severity: str
+    guide: str          # the guide section the rule encodes
+    rationale: str
+    fix: str
+    example: str
+    options: tuple[Option, ...]
+    probe: str | None
+    check: Callable[[ModelIR, dict[str, Any]], Iterable[Hit]]
+
+    def defaults(self) -> dict[str, Any]:
+        return {option.name: option.default for option in self.options}
+
+    @property
+    def help_uri(self) -> str:
+        return f"https://lrcn-advise.readthedocs.io/rules/{self.id}"
+
+
+REGISTRY: dict[str, Rule] = {}
+
+
+def rule(*, id: str, name: str, title: str, block: str, severity: str, guide: str, rationale: str,
+         fix: str, example: str, probe: str | None = None, options: tuple[Option, ...] = ()):
+    """Register `check` as rule `id`; ids are stable and never reused."""
+    assert block in BLOCKS and severity in SEVERITIES and id not in REGISTRY, id
+
+    def register(check):
+        REGISTRY[id] = Rule(id=id, name=name, title=title, block=block, severity=severity,
+                            guide=guide, rationale=" ".join(rationale.split()), fix=" ".join(fix.split()),
+                            example=example.strip(), options=options, probe=probe, check=check)
+        return check
+    return register

@@ -1,0 +1,184 @@
+"""LSTM rules (guide section 4: the recurrent stage)."""
+from __future__ import annotations
+
+from lrcn_advisor import edits
+
+from .base import Hit, Option, rule
+from .view import consumers, fmt_int, fmt_macs, pct, recurrent_input_features, recurrent_layers, share
+
+GUIDE = "4. LSTM (recurrent layer in LRCN)"
+SEQUENCE_CONSUMERS = {"recurrent", "attention", "pool", "dropout", "masking", "norm", "merge"}
+
+
+def _stacks(ir):
+    """Runs of recurrent layers that feed each other (dropout/normalisation in between allowed)."""
+    by_name = {layer.name: layer for layer in ir.layers}
+    stacks, seen = [], set()
+    for layer in recurrent_layers(ir):
+        if layer.name in seen:
+            continue
+        stack, current = [layer], layer
+        while True:
+            nxt = _next_recurrent(ir, current, by_name)
+            if nxt is None:
+                break
+            stack.append(nxt)
+            current = nxt
+        seen.update(l.name for l in stack)
+        stacks.append(stack)
+    return stacks
+
+
+def _next_recurrent(ir, layer, by_name):
+    users = consumers(ir, layer.name)
+    while len(users) == 1 and users[0].kind in ("dropout", "norm", "activation"):
+        users = consumers(ir, users[0].name)
+    if len(users) == 1 and users[0].kind == "recurrent" and not users[0].inner_kind_class.startswith("ConvLSTM"):
+        return users[0]
+    return None
+
+
+@rule(id="LST001", name="deep-recurrent-stack", title="More than two stacked recurrent layers",
+      block="lstm", severity="warning", guide=GUIDE, probe="lstm-depth",
+      options=(Option("max_depth", 2, "stacked recurrent layers beyond this are reported"),),
+      rationale="""Each stacked LSTM multiplies the path gradients travel, through depth as well as
+      time; beyond two layers, on the short clips LRCNs see, the guide's warning applies: too many
+      layers lead to vanishing gradients, and each one adds T x 4H(I+H) MACs and its own
+      parameters. Two layers capture the temporal structure of most action datasets.""",
+      fix="Keep at most two recurrent layers; widen them instead of stacking more.",
+      example="""LSTM(64, return_sequences=True) x 3 -> LSTM(64) -> Dense.""")
+def deep_recurrent_stack(ir, opts):
+    for stack in _stacks(ir):
+        if len(stack) <= opts["max_depth"]:
+            continue
+        keep, drop = stack[:opts["max_depth"]], stack[opts["max_depth"]:]
+        last_sequences = bool(stack[-1].config.get("return_sequences"))
+        edit = edits.chain(f"keep {len(keep)} of {len(stack)} recurrent layers",
+                           edits.remove_layers([l.name for l in drop], ""),
+                           edits.set_config(keep[-1].name, "", return_sequences=last_sequences))
+        yield Hit([l.name for l in stack],
+                  f"{len(stack)} stacked recurrent layers ({', '.join(f'`{l.name}`' for l in stack)})",
+                  f"remove {', '.join(f'`{l.name}`' for l in drop)} and let `{keep[-1].name}` end the stack",
+                  {"depth": len(stack), "recurrent_macs": sum(l.macs for l in stack)}, edit)
+
+
+@rule(id="LST002", name="long-sequence", title="Long sequences make the recurrent stage costly",
+      block="lstm", severity="warning", guide=GUIDE, probe="cost",
+      options=(Option("max_frames", 64, "time steps above this are reported"),
+               Option("suggested_frames", 32, "the clip length the fix proposes")),
+      rationale="""Every time step pays the whole per-frame CNN and one recurrent step, and
+      backpropagation through time keeps all T steps' activations and multiplies gradients T times.
+      The guide: LSTMs are computationally expensive, especially for long sequences. Adjacent video
+      frames are nearly redundant, so sampling fewer frames loses little.""",
+      fix="Sample fewer frames per clip (e.g. every other frame) or use truncated clips.",
+      example="""A 300-frame input: 300 CNN passes and 300 LSTM steps per clip.""")
+def long_sequence(ir, opts):
+    layers = recurrent_layers(ir)
+    if not layers or not ir.frames or ir.frames <= opts["max_frames"]:
+        return
+    new = opts["suggested_frames"]
+
+    yield Hit([layers[0].name], f"clips have {ir.frames} time steps (above {opts['max_frames']})",
+              f"sample {new} frames per clip", {"frames": ir.frames},
+              edits.set_frames(new, f"sample {new} frames per clip"))
+
+
+@rule(id="LST003", name="recurrent-bottleneck", title="Large bottleneck between frame features and LSTM units",
+      block="lstm", severity="warning", guide=GUIDE, probe="cost",
+      options=(Option("max_ratio", 32, "per-frame features / recurrent units above this are reported"),
+               Option("min_features", 1024, "only report when the per-frame vector is at least this long")),
+      rationale="""When thousands of per-frame features are squeezed straight into a few LSTM units,
+      the input weights (4 x features x units) dominate the layer while its memory stays tiny: the
+      recurrent stage is both expensive and a bottleneck. A per-frame projection (TimeDistributed
+      Dense) or more pooling does the squeezing cheaply and lets the LSTM spend its capacity on time.""",
+      fix="Add a TimeDistributed(Dense) projection before the LSTM, or pool more; or widen the LSTM.",
+      example="""Flatten -> 8,192 features per frame -> LSTM(32): a 256:1 squeeze.""")
+def recurrent_bottleneck(ir, opts):
+    found = recurrent_input_features(ir)
+    if not found:
+        return
+    layer, features = found
+    units = int(layer.config.get("units") or 0)
+    if not units or features < opts["min_features"] or features / units < opts["max_ratio"]:
+        return
+    width = units * 4
+    projection = edits.time_distributed(f"{layer.name}_projection", "Dense", units=width, activation="relu")
+    source = layer.inputs[0] if layer.inputs else None
+    edit = edits.insert_after(source, projection, f"add TimeDistributed(Dense({width})) before `{layer.name}`") \
+        if source else None
+    yield Hit([layer.name], f"`{layer.name}` squeezes {fmt_int(features)} features per frame into {units} units "
+                            f"({features // units}:1)",
+              f"add TimeDistributed(Dense({width}, activation='relu')) before `{layer.name}`",
+              {"features": features, "units": units, "ratio": round(features / units, 1)}, edit)
+
+
+@rule(id="LST004", name="sequences-into-dense", title="Last recurrent layer returns sequences into Flatten/Dense",
+      block="lstm", severity="warning", guide=GUIDE,
+      rationale="""With return_sequences=True the last recurrent layer emits one vector per time step.
+      Feeding that to Flatten makes the classifier's weights depend on frame position (and T);
+      feeding it to Dense classifies every frame separately. For clip classification the last
+      recurrent layer should return only its final state (or pool over time explicitly).""",
+      fix="Set return_sequences=False on the last recurrent layer (or add GlobalAveragePooling1D).",
+      example="""LSTM(64, return_sequences=True) -> Flatten -> Dense(10).""")
+def sequences_into_dense(ir, opts):
+    for stack in _stacks(ir):
+        last = stack[-1]
+        if not last.config.get("return_sequences") or last.inner_kind_class.startswith("ConvLSTM"):
+            continue
+        users = consumers(ir, last.name)
+        bad = [u for u in users if u.inner_kind_class in ("Flatten", "Dense") and not u.time_distributed]
+        if bad and len(bad) == len(users):
+            yield Hit([last.name], f"`{last.name}` returns all {last.frames} steps into `{bad[0].name}` "
+                                   f"({bad[0].inner_kind_class})",
+                      f"set return_sequences=False at `{last.name}`",
+                      {"consumer": bad[0].name, "consumer_class": bad[0].inner_kind_class},
+                      edits.set_config(last.name, f"return_sequences=False at `{last.name}`", return_sequences=False))
+
+
+@rule(id="LST005", name="non-default-recurrent-activation", title="Recurrent layer with non-tanh/sigmoid activations",
+      block="lstm", severity="warning", guide=GUIDE, probe="cost",
+      rationale="""LSTM and GRU gates are designed around sigmoid gates and a tanh cell: relu lets the
+      cell state grow without bound over long clips (exploding activations), and any change also
+      rules out the fused cuDNN kernel, so training slows several-fold. The guide calls LSTMs harder
+      to train than CNNs; unusual activations make that worse.""",
+      fix="Use activation='tanh' and recurrent_activation='sigmoid'.",
+      example="""LSTM(64, activation='relu').""")
+def non_default_activation(ir, opts):
+    for layer in recurrent_layers(ir):
+        if layer.inner_kind_class not in ("LSTM", "GRU"):
+            continue
+        activation = layer.config.get("activation", "tanh")
+        gate = layer.config.get("recurrent_activation", "sigmoid")
+        if activation == "tanh" and gate == "sigmoid":
+            continue
+        yield Hit([layer.name], f"`{layer.name}` uses activation={activation!r}, recurrent_activation={gate!r}",
+                  f"use activation='tanh', recurrent_activation='sigmoid' at `{layer.name}`",
+                  {"activation": activation, "recurrent_activation": gate},
+                  edits.set_config(layer.name, f"tanh/sigmoid at `{layer.name}`", activation="tanh",
+                                   recurrent_activation="sigmoid"))
+
+
+@rule(id="LST006", name="consider-gru", title="LSTM cost is large: a GRU is 25% cheaper",
+      block="lstm", severity="info", guide=GUIDE, probe="cost",
+      options=(Option("min_mac_share", 0.3, "LSTM share of MACs above which the GRU is suggested"),
+               Option("min_param_share", 0.5, "or LSTM share of parameters above this")),
+      rationale="""A GRU has three gates to the LSTM's four: 25% fewer recurrent parameters and MACs,
+      and on short action clips it usually matches the LSTM's accuracy. When the recurrent stage is
+      a large part of the cost, the guide's 'LSTMs are costly' point has a cheap answer.""",
+      fix="Replace the LSTM with a GRU of the same width.",
+      example="""LSTM(512) holding 70% of the parameters.""")
+def consider_gru(ir, opts):
+    lstms = [layer for layer in recurrent_layers(ir) if layer.inner_kind_class == "LSTM"]
+    if not lstms:
+        return
+    macs = sum(l.macs for l in lstms)
+    params = sum(l.params for l in lstms)
+    mac_share, param_share = share(macs, ir.macs), share(params, ir.params)
+    if mac_share < opts["min_mac_share"] and param_share < opts["min_param_share"]:
+        return
+    steps = [edits.replace_class(l.name, "GRU", "", reset_after=True) for l in lstms]
+    yield Hit([l.name for l in lstms],
+              f"LSTM layers take {pct(mac_share)} of MACs ({fmt_macs(macs)}) and {pct(param_share)} of parameters",
+              "replace " + ", ".join(f"`{l.name}`" for l in lstms) + " with GRU layers of the same width",
+              {"mac_share": round(mac_share, 4), "param_share": round(param_share, 4)},
+              edits.chain("LSTM -> GRU", *steps))
