@@ -44,7 +44,7 @@ def conv_dominates_compute(ir, opts):
 
 @rule(id="CNV002", name="shallow-conv-stack", title="Too few conv layers for the frame size",
       block="conv", severity="warning", guide=GUIDE, probe="conv-depth",
-      options=(Option("min_rf_fraction", 0.5, "receptive field at the flatten point, as a fraction of the frame side"),),
+      options=(Option("min_rf_fraction", 0.3, "receptive field at the flatten point, as a fraction of the frame side"),),
       rationale="""Each convolution sees a small window; only a stack of them (with pooling) builds
       features that span objects and scenes. If the receptive field where features are flattened
       covers a small part of the frame, each feature describes a small patch and the LSTM gets

@@ -161,7 +161,8 @@ def non_default_activation(ir, opts):
 @rule(id="LST006", name="consider-gru", title="LSTM cost is large: a GRU is 25% cheaper",
       block="lstm", severity="info", guide=GUIDE, probe="cost",
       options=(Option("min_mac_share", 0.3, "LSTM share of MACs above which the GRU is suggested"),
-               Option("min_param_share", 0.5, "or LSTM share of parameters above this")),
+               Option("min_param_share", 0.75, "or LSTM share of parameters above this..."),
+               Option("min_params", 100_000, "...when the LSTM layers hold at least this many parameters")),
       rationale="""A GRU has three gates to the LSTM's four: 25% fewer recurrent parameters and MACs,
       and on short action clips it usually matches the LSTM's accuracy. When the recurrent stage is
       a large part of the cost, the guide's 'LSTMs are costly' point has a cheap answer.""",
@@ -174,7 +175,8 @@ def consider_gru(ir, opts):
     macs = sum(l.macs for l in lstms)
     params = sum(l.params for l in lstms)
     mac_share, param_share = share(macs, ir.macs), share(params, ir.params)
-    if mac_share < opts["min_mac_share"] and param_share < opts["min_param_share"]:
+    heavy = param_share >= opts["min_param_share"] and params >= opts["min_params"]
+    if mac_share < opts["min_mac_share"] and not heavy:
         return
     steps = [edits.replace_class(l.name, "GRU", "", reset_after=True) for l in lstms]
     yield Hit([l.name for l in lstms],

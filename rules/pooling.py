@@ -80,6 +80,8 @@ def feature_map_collapse(ir, opts):
                   "remove a pooling layer or use smaller pooling windows", evidence)
         return
     sizes, after_ir, after_stack = plan
+    order = [p.name for p in stack.pools]
+    sizes = dict(sorted(sizes.items(), key=lambda item: order.index(item[0])))
     changed = ", ".join(f"`{name}`" for name in sizes)
     old = {p.name: pair(p.config.get("pool_size"), 2)[0] for p in stack.pools}
     parts = "; ".join(f"{old[n]}x{old[n]} -> {s}x{s} at `{n}`" for n, s in sizes.items())
