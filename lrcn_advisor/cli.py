@@ -154,6 +154,8 @@ def _check(paths, fmt, output, frames, html_path, no_html, json_path, sarif_path
         except AdvisorError as error:
             fail(str(error))
             failed = True
+    if not results:
+        return 2
     if write_baseline_path:
         count = write_baseline(Path(write_baseline_path), results, models)
         click.echo(f"lrcn-advise: wrote {count} finding(s) to baseline {write_baseline_path}", err=True)

@@ -21,6 +21,7 @@ import logging
 import os
 import sys
 import time
+import warnings
 from pathlib import Path
 from typing import Callable
 
@@ -308,7 +309,9 @@ def attention_pool(k, L, name):
     x = td(L.Conv2D(64, 3, padding="same", activation="relu"))(x)
     x = td(L.GlobalAveragePooling2D())(td(L.MaxPooling2D(2))(x))
     h = L.LSTM(64, return_sequences=True)(L.LayerNormalization()(x))
-    att = L.Attention()([h, h])
+    # score_mode="dot" (the default) saves, but Keras 3.15's .h5 loader turns the string "dot" into
+    # the function keras.ops.dot and rejects it; "concat" round-trips (and adds 1 trainable scalar).
+    att = L.Attention(score_mode="concat")([h, h])
     x = L.Concatenate()([L.GlobalMaxPooling1D()(att), L.GlobalAveragePooling1D()(att)])
     return k.Model(frames, L.Softmax()(L.Dense(7)(x)), name=name)
 
@@ -355,6 +358,54 @@ def _shape(t) -> list:
     return [None if d is None else int(d) for d in t.shape]
 
 
+UNKNOWN_FRAMES = 16  # the advisor's stated default for a None time axis
+
+
+def _dims(shape) -> list[int]:
+    return [UNKNOWN_FRAMES if d is None else int(d) for d in shape]
+
+
+def _prod(values) -> int:
+    n = 1
+    for v in values:
+        n *= int(v)
+    return n
+
+
+def live_macs(layer, out_shape, in_shape, k) -> int:
+    """MACs per the cost model, read off live Keras objects (weights and tensor shapes), not configs."""
+    kind = type(layer).__name__
+    if isinstance(layer, k.layers.TimeDistributed):
+        steps = _dims(in_shape)[1]
+        return steps * live_macs(layer.layer, [out_shape[0], *out_shape[2:]], [in_shape[0], *in_shape[2:]], k)
+    if isinstance(layer, k.layers.Bidirectional):
+        return sum(live_macs(part, out_shape, in_shape, k) for part in (layer.forward_layer, layer.backward_layer))
+    if isinstance(layer, k.Model):
+        return sum(r["macs"] for r in layer_records(layer.layers, k))
+    out = _dims(out_shape)
+    if kind in ("Conv1D", "Conv2D", "Conv3D"):
+        return _prod(out[1:]) * _prod(layer.kernel.shape[:-1])
+    if kind == "DepthwiseConv2D":
+        return _prod(out[1:]) * _prod(layer.kernel.shape[:2])
+    if kind == "SeparableConv2D":
+        positions = _prod(out[1:-1])
+        kh, kw, cin, mult = layer.depthwise_kernel.shape
+        return positions * cin * mult * kh * kw + positions * _prod(layer.pointwise_kernel.shape)
+    if kind == "Dense":
+        return _prod(out[1:-1]) * _prod(layer.kernel.shape)
+    if kind in ("LSTM", "GRU", "SimpleRNN", "ConvLSTM2D"):
+        steps = _dims(in_shape)[1]
+        cell = layer.cell
+        positions = _prod(out[2:-1] if layer.return_sequences else out[1:-1]) if kind == "ConvLSTM2D" else 1
+        return steps * positions * (_prod(cell.kernel.shape) + _prod(cell.recurrent_kernel.shape))
+    return 0
+
+
+def _io(layer, attr: str):
+    getter = getattr(layer, f"get_{attr}_at", None)  # tf_keras refuses .input/.output on reused layers
+    return getter(0) if getter else getattr(layer, attr)
+
+
 def layer_records(layers, k) -> list[dict]:
     out = []
     for layer in layers:
@@ -365,7 +416,10 @@ def layer_records(layers, k) -> list[dict]:
         else:
             inner = None
         # node 0 is the layer's own graph; tf_keras refuses `.output` once a nested model is reused
-        y = layer.get_output_at(0) if hasattr(layer, "get_output_at") else layer.output
+        y = _io(layer, "output")
+        x = None if type(layer).__name__ == "InputLayer" else _io(layer, "input")
+        first_out = y[0] if isinstance(y, (list, tuple)) else y
+        first_in = x[0] if isinstance(x, (list, tuple)) else x
         out.append({
             "name": layer.name,
             "class": type(layer).__name__,
@@ -373,6 +427,7 @@ def layer_records(layers, k) -> list[dict]:
             "params": int(layer.count_params()),
             "trainable_params": sum(_size(w) for w in layer.trainable_weights),
             "output_shape": [_shape(t) for t in y] if isinstance(y, (list, tuple)) else _shape(y),
+            "macs": 0 if first_in is None else live_macs(layer, first_out.shape, first_in.shape, k),
         })
     return out
 
@@ -412,9 +467,11 @@ def build_all(names, out: Path, k, suffixes) -> None:
         sizes = "  ".join(f"{s}={(out / (name + s)).stat().st_size / 1e6:.2f}MB" for s in suffixes)
         print(f"{name:24s} {expected[name]['total_params']:>11,d} params  {sizes}"
               f"  {time.perf_counter() - t0:.1f}s", flush=True)
-    if ".json" in suffixes:
-        with open(out / "expected.json", "w", encoding="utf-8") as f:
-            json.dump(expected, f, indent=1, ensure_ascii=False)
+    if ".json" in suffixes:  # merge, so that --only refreshes its entries and keeps the others
+        path = out / "expected.json"
+        merged = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+        merged.update(expected)
+        path.write_text(json.dumps(merged, indent=1, ensure_ascii=False), encoding="utf-8")
     total = sum(p.stat().st_size for p in out.iterdir() if p.is_file())
     print(f"{len(names)} models in {out}: {total / 1e6:.1f} MB, {time.perf_counter() - start:.1f}s")
 
@@ -432,6 +489,7 @@ def main(argv=None) -> int:
         with _quiet_stderr():
             import tf_keras as k
         logging.getLogger("tensorflow").setLevel(logging.ERROR)
+        warnings.filterwarnings("ignore", message="You are saving your model as an HDF5 file")
         names, out, suffixes = LEGACY, args.legacy, (".h5", ".json")
     elif args.examples:
         k, names, out, suffixes = keras, EXAMPLES, args.examples, (".h5", ".keras")

@@ -1,0 +1,110 @@
+"""`lrcn-advise diff OLD NEW`: per-block and total deltas, new and fixed findings, and the growth gate.
+
+Blocks are matched by id (conv1, recurrent, head, ...). Findings are matched by rule and layer
+names, not by fingerprint, because OLD and NEW are different paths.
+"""
+from __future__ import annotations
+
+import json
+
+from reports.markdown import md
+from reports.text import delta, inert
+
+from .config import Settings
+from .result import SEVERITY_RANK, Finding, Result
+
+
+def compare(before: Result, after: Result, settings: Settings) -> dict:
+    old_blocks = {block.id: block for block in before.ir.blocks}
+    new_blocks = {block.id: block for block in after.ir.blocks}
+    blocks = []
+    for block_id in [*new_blocks, *(key for key in old_blocks if key not in new_blocks)]:
+        old, new = old_blocks.get(block_id), new_blocks.get(block_id)
+        blocks.append({"id": block_id, "label": (new or old).label,
+                       "status": "added" if old is None else "removed" if new is None else
+                       "unchanged" if (old.params, old.macs) == (new.params, new.macs) else "changed",
+                       "params": _change(old.params if old else 0, new.params if new else 0),
+                       "macs": _change(old.macs if old else 0, new.macs if new else 0)})
+    old_findings, new_findings = _keyed(before), _keyed(after)
+    added = [_finding(new_findings[key]) for key in new_findings if key not in old_findings]
+    fixed = [_finding(old_findings[key]) for key in old_findings if key not in new_findings]
+    totals = {"params": _change(before.ir.params, after.ir.params), "macs": _change(before.ir.macs, after.ir.macs)}
+    failures = []
+    for key, limit in (("params", settings.max_params_growth), ("macs", settings.max_macs_growth)):
+        change = totals[key]
+        if limit is not None and change["delta"] > 0 and (change["ratio"] is None or change["ratio"] > limit):
+            growth = f"{change['ratio']:+.1%}" if change["ratio"] is not None else "from 0"
+            failures.append(f"{key} grew {growth} ({change['before']:,} -> {change['after']:,}), "
+                            f"above the limit of {limit:.1%}")
+    rank = SEVERITY_RANK[settings.fail_on]
+    failures += [f"new {f['severity']} {f['rule']} {f['name']} at {', '.join(f['layers']) or 'model'}: {f['message']}"
+                 for f in added if SEVERITY_RANK[f["severity"]] >= rank]
+    return {"old": {"path": before.display_path, "name": before.ir.name},
+            "new": {"path": after.display_path, "name": after.ir.name},
+            "totals": totals, "blocks": blocks, "new_findings": added, "fixed_findings": fixed,
+            "limits": {"max_params_growth": settings.max_params_growth,
+                       "max_macs_growth": settings.max_macs_growth, "fail_on": settings.fail_on},
+            "failures": failures}
+
+
+def _change(before: int, after: int) -> dict:
+    return {"before": before, "after": after, "delta": after - before,
+            "ratio": round((after - before) / before, 6) if before else None}
+
+
+def _keyed(result: Result) -> dict[tuple, Finding]:
+    return {(f.rule, *sorted(f.layers)): f for f in result.findings if not f.suppressed}
+
+
+def _finding(finding: Finding) -> dict:
+    return {"rule": finding.rule, "name": finding.name, "severity": finding.severity, "block": finding.block,
+            "layers": finding.layers, "message": finding.message, "fix": finding.fix}
+
+
+def render_diff(report: dict, fmt: str) -> str:
+    if fmt == "json":
+        return json.dumps(report, indent=2, ensure_ascii=False) + "\n"
+    return _markdown(report) if fmt == "markdown" else _table(report)
+
+
+def _rows(report: dict) -> list[tuple[str, str, str]]:
+    rows = [(f"{block['id']} ({block['label']})" + ("" if block["status"] in ("changed", "unchanged")
+                                                     else f" [{block['status']}]"),
+             delta(block["params"]["before"], block["params"]["after"]),
+             delta(block["macs"]["before"], block["macs"]["after"])) for block in report["blocks"]]
+    totals = report["totals"]
+    return rows + [("total", delta(totals["params"]["before"], totals["params"]["after"]),
+                    delta(totals["macs"]["before"], totals["macs"]["after"]))]
+
+
+def _finding_line(finding: dict, escape) -> str:
+    layers = ", ".join(escape(name) for name in finding["layers"]) or "model"
+    return f"{finding['severity']} {finding['rule']} {finding['name']} [{layers}]: {escape(finding['message'])}"
+
+
+def _table(report: dict) -> str:
+    rows = [("block", "params", "MACs"), *_rows(report)]
+    widths = [max(len(row[column]) for row in rows) for column in range(3)]
+    lines = [f"lrcn-advise diff: {inert(report['old']['path'])} -> {inert(report['new']['path'])}", ""]
+    lines += ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows]
+    for title, key in (("New findings", "new_findings"), ("Fixed findings", "fixed_findings")):
+        lines += ["", f"{title} ({len(report[key])}):"]
+        lines += [f"  {_finding_line(finding, inert)}" for finding in report[key]]
+    lines.append("")
+    lines += [f"FAIL: {inert(failure)}" for failure in report["failures"]] or ["PASS"]
+    return "\n".join(lines) + "\n"
+
+
+def _markdown(report: dict) -> str:
+    verdict = "❌ **failed**" if report["failures"] else "✅ **passed**"
+    lines = [f"## lrcn-advise diff: {verdict}", "",
+             f"{md(report['old']['path'])} → {md(report['new']['path'])}", "",
+             "| block | params | MACs |", "| --- | ---: | ---: |"]
+    lines += [f"| {md(block)} | {params} | {macs} |" for block, params, macs in _rows(report)]
+    for title, key in (("New findings", "new_findings"), ("Fixed findings", "fixed_findings")):
+        lines += ["", f"**{title} ({len(report[key])})**"]
+        if report[key]:
+            lines += ["", *(f"- {_finding_line(finding, md)}" for finding in report[key])]
+    if report["failures"]:
+        lines += ["", *(f"- ❌ {md(failure)}" for failure in report["failures"])]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,54 @@
+"""Shared fixtures: real Keras files made by the repo's scripts, and the real CLI as a subprocess."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = ROOT.parent / "shared"
+TOOLS = ROOT / "tools"
+
+
+def run_script(script: str, *args: str, timeout: int = 900) -> None:
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    done = subprocess.run([sys.executable, str(TOOLS / script), *args], capture_output=True, text=True,
+                          timeout=timeout, env=env)
+    assert done.returncode == 0, f"{script} failed:\n{done.stdout[-2000:]}\n{done.stderr[-4000:]}"
+
+
+def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None, timeout: int = 300):
+    """Run `python -m lrcn_advisor ARGS` and return the CompletedProcess (text)."""
+    return subprocess.run([sys.executable, "-m", "lrcn_advisor", *map(str, args)], capture_output=True, text=True,
+                          cwd=cwd, env={**os.environ, **(env or {})}, timeout=timeout)
+
+
+@pytest.fixture(scope="session")
+def corpus_dir(tmp_path_factory) -> Path:
+    """The model corpus (tools/make_models.py): NAME.h5/.keras/.json + expected.json."""
+    out = tmp_path_factory.mktemp("corpus")
+    run_script("make_models.py", "--out", str(out))
+    return out
+
+
+@pytest.fixture(scope="session")
+def expected(corpus_dir) -> dict:
+    return json.loads((corpus_dir / "expected.json").read_text())
+
+
+@pytest.fixture(scope="session")
+def rule_cases_dir(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("rule_cases")
+    run_script("make_rule_cases.py", "--out", str(out))
+    return out
+
+
+@pytest.fixture(scope="session")
+def shared_dir() -> Path:
+    if not SHARED.is_dir():
+        pytest.skip("../shared is not beside the checkout")
+    return SHARED

@@ -1,0 +1,155 @@
+"""The rule catalogue: labelled models, docs for every rule, configuration and cost effects."""
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from conftest import run_cli
+from lrcn_advisor.cli import main
+from lrcn_advisor.config import Settings, Suppression, parse_settings
+from lrcn_advisor.engine import run_rules
+from lrcn_advisor.errors import ConfigError
+from lrcn_advisor.load import load_model
+from lrcn_advisor.pipeline import analyse_file
+from rules import REGISTRY, all_rules
+
+
+def _key(finding):
+    return finding.rule, finding.layers[0] if finding.layers else ""
+
+
+def test_labelled_set_precision_and_recall_are_one(rule_cases_dir):
+    labels = json.loads((rule_cases_dir / "labels.json").read_text())
+    true_pos = false_pos = false_neg = 0
+    clean = [name for name in labels if name.startswith("clean")]
+    assert len(clean) >= 3 and len(labels) - len(clean) >= len(REGISTRY)
+    covered = set()
+    for name, label in labels.items():
+        result = analyse_file(rule_cases_dir / f"{name}.keras", Settings(train_samples=label["train_samples"]))
+        found = {_key(f) for f in result.findings}
+        wanted = {tuple(item) for item in label["findings"]}
+        true_pos += len(found & wanted)
+        false_pos += len(found - wanted)
+        false_neg += len(wanted - found)
+        covered |= {rule for rule, _ in found & wanted}
+        if name in clean:
+            assert not [f for f in result.findings if f.severity in ("error", "warning")], name
+        assert found == wanted, (name, sorted(found - wanted), sorted(wanted - found))
+    precision = true_pos / (true_pos + false_pos)
+    recall = true_pos / (true_pos + false_neg)
+    print(f"\nlabelled rule set: {len(labels)} models, precision {precision:.3f}, recall {recall:.3f}")
+    assert precision == 1.0 and recall == 1.0
+    assert covered == set(REGISTRY), set(REGISTRY) - covered
+
+
+def test_every_rule_is_fully_documented():
+    for rule in all_rules():
+        assert rule.id[:3].isalpha() and rule.id[3:].isdigit(), rule.id
+        assert rule.block in ("conv", "pooling", "dropout", "lstm", "model")
+        assert rule.severity in ("error", "warning", "info")
+        for field in ("name", "title", "guide", "rationale", "fix", "example"):
+            assert len(getattr(rule, field)) > 10 or field == "name", (rule.id, field)
+        assert len(rule.rationale) > 120, rule.id
+
+
+def test_explain_works_for_every_rule():
+    runner = CliRunner()
+    for rule in all_rules():
+        result = runner.invoke(main, ["explain", rule.id.lower()])
+        assert result.exit_code == 0, (rule.id, result.output)
+        for text in (rule.id, rule.name, "Why it matters", "Example", "Fix", rule.fix[:40]):
+            assert text in result.output, (rule.id, text)
+        for option in rule.options:
+            assert option.name in result.output
+
+
+def test_explain_unknown_rule_exits_2():
+    done = run_cli("explain", "XYZ999")
+    assert done.returncode == 2 and "unknown rule" in done.stderr
+
+
+def test_rules_command_lists_every_rule():
+    done = run_cli("rules")
+    assert done.returncode == 0
+    assert all(rule.id in done.stdout for rule in all_rules())
+    listed = json.loads(run_cli("rules", "--format", "json").stdout)
+    assert [r["id"] for r in listed] == sorted(REGISTRY)
+
+
+def test_docs_rules_md_is_generated_from_the_definitions():
+    docs = Path(__file__).resolve().parent.parent / "docs" / "rules.md"
+    assert docs.read_text() == run_cli("rules", "--format", "markdown").stdout, \
+        "docs/rules.md is stale: run `lrcn-advise rules --format markdown > docs/rules.md`"
+
+
+def test_classic_lrcn_collapse_and_the_cost_of_the_fix(corpus_dir):
+    done = run_cli(corpus_dir / "classic_lrcn.h5", "--no-html", "--probes", "off")
+    text = " ".join(done.stdout.split())
+    assert "POL001" in text and "collapses the 64×64 frame to 1×1 before the recurrent stage" in text
+    assert "4x4 -> 2x2 at `time_distributed_1`" in text and "the final map is 4×4 instead of 1×1" in text
+    assert "LSTM input grows from 64 to 1,024 features" in text
+    # 195,940 = count_params() of the same model built in Keras with 2x2 pools (checked by hand)
+    assert "params 73,060 → 195,940" in text and "MACs 68,075,648 →" in text
+
+
+def test_cost_effect_is_a_recount_of_the_edited_model(corpus_dir):
+    ir = load_model(corpus_dir / "classic_lrcn.h5")
+    finding = next(f for f in run_rules(ir, Settings()) if f.rule == "POL001")
+    fixed = load_model(corpus_dir / "classic_lrcn.h5")
+    from lrcn_advisor.analyze import reanalyse
+    after = reanalyse(fixed, finding.edit(fixed.graph))
+    assert (finding.cost.params_after, finding.cost.macs_after) == (after.params, after.macs)
+    assert after.layer("time_distributed_1").output_shape == (None, 20, 32, 32, 16)
+    assert ir.layer("time_distributed_1").output_shape == (None, 20, 16, 16, 16)  # the input IR is untouched
+
+
+def _settings(table):
+    return parse_settings(table, "test", REGISTRY)
+
+
+def test_config_select_ignore_severity_thresholds(corpus_dir):
+    ir = load_model(corpus_dir / "lrcn_overpooled.keras")
+    everything = {f.rule for f in run_rules(ir, Settings())}
+    assert {"POL001", "DRP001"} <= everything
+    assert {f.rule for f in run_rules(ir, _settings({"select": ["POL"]}))} == {"POL001"}
+    assert "DRP001" not in {f.rule for f in run_rules(ir, _settings({"ignore": ["DRP001"]}))}
+    raised = run_rules(ir, _settings({"severity": {"POL001": "error"}}))
+    assert next(f for f in raised if f.rule == "POL001").severity == "error"
+    relaxed = run_rules(ir, _settings({"rules": {"DRP001": {"max_rate": 0.9}}}))
+    assert "DRP001" not in {f.rule for f in relaxed}
+
+
+def test_suppression_needs_a_reason_and_expires(corpus_dir):
+    ir = load_model(corpus_dir / "lrcn_overpooled.keras")
+    layer = next(f for f in run_rules(ir, Settings()) if f.rule == "POL001").layers[0]
+    live = Settings(suppress=[Suppression("POL001", layer, "accepted for the demo", dt.date(2999, 1, 1))])
+    assert next(f for f in run_rules(ir, live) if f.rule == "POL001").suppressed == "accepted for the demo"
+    stale = Settings(suppress=[Suppression("POL001", layer, "old", dt.date(2000, 1, 1))])
+    assert not next(f for f in run_rules(ir, stale) if f.rule == "POL001").suppressed
+    assert any("expired" in w for w in ir.warnings)
+    with pytest.raises(ConfigError, match="reason"):
+        _settings({"suppress": [{"rule": "POL001", "layer": layer}]})
+
+
+@pytest.mark.parametrize("table,key", [({"selekt": []}, "selekt"), ({"severity": {"POL001": "fatal"}}, "severity.POL001"),
+                                       ({"rules": {"POL001": {"nope": 1}}}, "rules.POL001.nope"),
+                                       ({"rules": {"ZZZ001": {}}}, "rules.ZZZ001"),
+                                       ({"fail-on": "sometimes"}, "fail-on"), ({"max-params": -3}, "max-params"),
+                                       ({"select": ["QQQ"]}, "select")])
+def test_bad_config_is_an_error_naming_the_key(table, key):
+    with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
+        _settings(table)
+
+
+def test_pyproject_config_is_found_walking_up(corpus_dir, tmp_path):
+    (tmp_path / "pyproject.toml").write_text('[tool.lrcn-advise]\nignore = ["POL001"]\n')
+    nested = tmp_path / "models" / "v1"
+    nested.mkdir(parents=True)
+    model = nested / "classic.h5"
+    model.write_bytes((corpus_dir / "classic_lrcn.h5").read_bytes())
+    done = run_cli(model, "--format", "json", "--no-html", "--probes", "off")
+    assert "POL001" not in {f["rule"] for f in json.loads(done.stdout)["findings"]}
