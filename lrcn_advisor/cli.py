@@ -337,3 +337,12 @@ def diff(old, new, fmt, frames, config_path, max_params_growth, max_macs_growth,
         click.echo(render_diff(report, fmt), nl=False)
         return 1 if report["failures"] else 0
     sys.exit(_guarded(action))
+
+
+@main.command("examples")
+def examples():
+    """Print the paths of the bundled example models."""
+    from .examples import FOLDER
+
+    for path in sorted(FOLDER.glob("*.h5")) + sorted(FOLDER.glob("*.keras")):
+        click.echo(str(path))
