@@ -138,15 +138,19 @@ def _check(paths, fmt, output, frames, html_path, no_html, json_path, sarif_path
            fail_on, exit_zero, select, ignore, config_path, baseline_path, write_baseline_path, max_params,
            max_macs, train_samples, probes, data_path, probe_budget, seeds, from_weights, trust_model_code,
            executor, ray_address, cache_dir, verbose) -> int:
+    from .load import expand_paths, prefetch
+
+    models = expand_paths(list(paths))
+    prefetch(models)  # HDF5 files are read by child processes while the rest of the tool imports
+
     from reports.json_report import result_to_dict
 
     from .baseline import apply_baseline, load_baseline, write_baseline
-    from .pipeline import analyse_file, expand_paths
+    from .pipeline import analyse_file
 
     settings = _settings(paths, config_path, dict(select=list(select), ignore=list(ignore), max_params=max_params,
                                                   max_macs=max_macs, frames=frames, train_samples=train_samples,
                                                   fail_on=fail_on))
-    models = expand_paths(list(paths))
     results, failed = [], False
     for path in models:
         try:

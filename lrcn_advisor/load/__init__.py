@@ -1,6 +1,7 @@
 """Loaders: a model file -> GraphSpec -> ModelIR. Formats are recognised by content."""
 from __future__ import annotations
 
+import glob
 import os
 from pathlib import Path
 
@@ -50,6 +51,39 @@ def detect_format(path: Path) -> str:
                          "a .keras zip archive nor JSON)")
     raise InputError(f"{path}: unsupported format {suffix or '(no suffix)'}; "
                      "expected .h5, .hdf5, .keras, .json or .onnx")
+
+
+def expand_paths(arguments: list[str]) -> list[Path]:
+    """Model paths from files, folders (searched recursively) and quoted globs, in a stable order."""
+    paths: list[Path] = []
+    for argument in arguments:
+        if any(ch in argument for ch in "*?[") and not Path(argument).exists():
+            matches = sorted(glob.glob(argument, recursive=True))
+            if not matches:
+                raise InputError(f"{argument}: no file matches this pattern")
+            paths.extend(Path(m) for m in matches if Path(m).is_file())
+        elif Path(argument).is_dir():
+            found = sorted(p for p in Path(argument).rglob("*")
+                           if p.is_file() and p.suffix.lower() in tuple(SUFFIXES) and ".git" not in p.parts)
+            if not found:
+                raise InputError(f"{argument}: folder holds no .h5, .hdf5, .keras, .json or .onnx file")
+            paths.extend(found)
+        else:
+            paths.append(Path(argument))
+    unique = list(dict.fromkeys(paths))
+    return unique
+
+
+def prefetch(paths: list[Path]) -> None:
+    """Start background reads of the HDF5 files among `paths` (bad paths are left for load_model)."""
+    from .keras_files import prefetch_h5
+
+    for path in paths:
+        try:
+            if detect_format(path) == "h5":
+                prefetch_h5(path)
+        except InputError:
+            continue
 
 
 def load_model(path: str | os.PathLike, *, frames: int | None = None) -> ModelIR:

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import zipfile
 from pathlib import Path
 
@@ -38,32 +40,64 @@ def parse_json(data: bytes, where: str):
     return value
 
 
-def _from_h5(path: Path) -> tuple[dict, str]:
-    import h5py
+# The HDF5 C library can crash on damaged or hostile files, so the attribute is read in a child
+# process with bounded memory and time; a crash there becomes a clear error here.
+H5_CHILD = r"""
+import resource, sys
+resource.setrlimit(resource.RLIMIT_AS, (4 << 30, 4 << 30))
+import h5py
+try:
+    handle = h5py.File(sys.argv[1], "r")
+    raw = handle.attrs.get("model_config")
+    version = handle.attrs.get("keras_version", b"")
+except Exception as error:
+    sys.stderr.write((str(error).strip().splitlines() or [type(error).__name__])[0][:160])
+    sys.exit(3)
+if raw is None:
+    sys.exit(4)
+if isinstance(raw, str):
+    raw = raw.encode("utf-8", "surrogateescape")
+if not isinstance(raw, bytes) or len(raw) > int(sys.argv[2]):
+    sys.exit(5)
+if isinstance(version, bytes):
+    version = version.decode("utf-8", "replace")
+sys.stdout.buffer.write(str(version).encode("unicode_escape") + b"\n" + raw)
+"""
+H5_TIMEOUT_S = 120
+_PENDING: dict[str, subprocess.Popen] = {}
 
+
+def prefetch_h5(path: Path) -> None:
+    """Start reading an HDF5 file's architecture in the background (the CLI overlaps its imports)."""
+    key = str(path)
+    if key not in _PENDING:
+        _PENDING[key] = subprocess.Popen([sys.executable, "-I", "-c", H5_CHILD, key, str(MAX_CONFIG_BYTES)],
+                                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def _from_h5(path: Path) -> tuple[dict, str]:
+    prefetch_h5(path)
+    child = _PENDING.pop(str(path))
     try:
-        handle = h5py.File(path, "r")
-    except Exception as error:  # h5py raises OSError and others for damaged files
-        raise InputError(f"{path}: cannot open HDF5 file ({_first_line(error)}); "
-                         "the file may be truncated or damaged") from None
-    try:
-        with handle:
-            raw = handle.attrs.get("model_config")
-            version = handle.attrs.get("keras_version", b"")
-    except Exception as error:
-        raise InputError(f"{path}: cannot read HDF5 attributes ({_first_line(error)})") from None
-    if raw is None:
+        stdout, stderr = child.communicate(timeout=H5_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        child.kill()
+        child.communicate()
+        raise InputError(f"{path}: reading the HDF5 file took over {H5_TIMEOUT_S} s; it may be hostile") from None
+    done = subprocess.CompletedProcess(child.args, child.returncode, stdout, stderr)
+    reason = done.stderr.decode("utf-8", "replace").strip()
+    if done.returncode == 3:
+        raise InputError(f"{path}: cannot open HDF5 file ({reason}); the file may be truncated or damaged")
+    if done.returncode == 4:
         raise InputError(f"{path}: HDF5 file has no 'model_config': not a saved Keras model "
                          "(a weights-only file? save with model.save() or pass the architecture .json)")
-    if isinstance(raw, bytes):
-        data = raw
-    elif isinstance(raw, str):
-        data = raw.encode("utf-8")
-    else:
-        raise InputError(f"{path}: 'model_config' is not text")
-    if isinstance(version, bytes):
-        version = version.decode("utf-8", "replace")
-    return parse_json(data, f"{path} model_config"), str(version)
+    if done.returncode == 5:
+        raise InputError(f"{path}: 'model_config' is not text of at most {MAX_CONFIG_BYTES:,} bytes")
+    if done.returncode != 0:
+        raise InputError(f"{path}: the HDF5 library failed on this file (exit {done.returncode}); "
+                         "it is damaged or hostile")
+    version, _, data = done.stdout.partition(b"\n")
+    return parse_json(data, f"{path} model_config"), version.decode("unicode_escape", "replace")
 
 
 def _from_keras_zip(path: Path) -> tuple[dict, str]:
