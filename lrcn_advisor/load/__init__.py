@@ -12,6 +12,8 @@ HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 ZIP_MAGIC = b"PK\x03\x04"
 LFS_PREFIX = b"version https://git-lfs.github.com/spec/"
 MAX_MODEL_BYTES = 8 * 2**30
+MALFORMED = (TypeError, AttributeError, KeyError, ValueError, IndexError, ZeroDivisionError, OverflowError,
+             RecursionError)
 SUFFIXES = {".h5": "h5", ".hdf5": "h5", ".keras": "keras", ".json": "json", ".onnx": "onnx"}
 
 
@@ -99,5 +101,9 @@ def load_model(path: str | os.PathLike, *, frames: int | None = None) -> ModelIR
     from .keras_config import graph_from_config
 
     config, keras_version = read_keras_config(path, fmt)
-    graph = graph_from_config(config)
-    return analyse(graph, path=str(path), fmt=fmt, frames=frames, keras_version=keras_version)
+    try:
+        graph = graph_from_config(config)
+        return analyse(graph, path=str(path), fmt=fmt, frames=frames, keras_version=keras_version)
+    except MALFORMED as error:  # a value of the wrong type somewhere in untrusted data
+        raise InputError(f"{path}: malformed model config ({type(error).__name__}: "
+                         f"{str(error).splitlines()[0][:120] if str(error) else 'unexpected value'})") from None

@@ -206,6 +206,8 @@ def _collect_tensors(value, refs: list[TensorRef], depth: int = 0) -> None:
 
 
 def _layer_spec(entry: dict, depth: int, default_name: str) -> LayerSpec:
+    if depth > MAX_NESTING:
+        raise InputError(f"layers nested deeper than {MAX_NESTING} levels")
     class_name = _class_name(entry)
     config = entry.get("config")
     if not isinstance(config, dict):

@@ -1,0 +1,351 @@
+"""Pass 1: ONNX nodes -> groups, one group per logical layer, found by following the data.
+
+Plumbing (layout changes, slicing, stacking, activations, elementwise work
+with constants) passes the origin of its data through. A node that does a
+layer's work joins the group keyed by (what it does, its weights, where its
+data comes from), so the T per-frame copies an exporter unrolls from a
+TimeDistributed layer all land in one group.
+"""
+from __future__ import annotations
+
+import ast
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import onnx
+
+from .onnx_graph import VALUE_SLOTS, OnnxGraph, attributes, attributes_key
+from .onnx_recurrent import loop_cell, recurrent_op
+
+ACTIVATIONS = {"Relu": "relu", "Sigmoid": "sigmoid", "Tanh": "tanh", "Softmax": "softmax", "Elu": "elu",
+               "Selu": "selu", "LeakyRelu": "leaky_relu", "HardSigmoid": "hard_sigmoid", "Softplus": "softplus",
+               "Softsign": "softsign", "Gelu": "gelu", "HardSwish": "hard_swish", "Mish": "mish",
+               "LogSoftmax": "log_softmax"}
+MERGES = {"Concat": "Concatenate", "Add": "Add", "Sum": "Add", "Sub": "Subtract", "Mul": "Multiply",
+          "Max": "Maximum", "Min": "Minimum", "Mean": "Average"}
+PLUMBING = {
+    "Identity", "Cast", "CastLike", "Transpose", "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Slice",
+    "Gather", "GatherElements", "Split", "Concat", "Expand", "ReverseSequence", "Pad", "Dropout",
+    "Add", "Sub", "Mul", "Div", "Pow", "Sqrt", "Reciprocal", "Neg", "Abs", "Exp", "Log", "Erf", "Clip",
+    "Floor", "Ceil", "Round", "Sign", "Sum", "Max", "Min", "Mean", "Where", "Equal", "Less", "Greater",
+    "LessOrEqual", "GreaterOrEqual", "And", "Or", "Not", "Xor", "IsNaN", "IsInf", "Sin", "Cos",
+    "ReduceMean", "ReduceMax", "ReduceMin", "ReduceSum", "ReduceProd", "ReduceL1", "ReduceL2",
+    "ReduceLogSumExp", "ReduceSumSquare", "ArgMax", "ArgMin", "DequantizeLinear", "QuantizeLinear",
+    *ACTIVATIONS}
+CHANNELS_FIRST_KINDS = {"conv", "pool", "gpool", "norm"}
+
+
+@dataclass
+class Affine:
+    axis: int      # channel axis of the data tensor
+    channels: int
+    op: str        # Mul or Add: the node that started the group
+
+
+@dataclass
+class Group:
+    id: int
+    kind: str                  # input | conv | pool | gpool | norm | affine | dense | recurrent | merge | unknown
+    node: onnx.NodeProto | None
+    inputs: list[int]          # groups whose output it takes
+    data: str = ""             # its data input tensor (first copy)
+    weights: tuple[str, ...] = ()  # initialisers and constants holding its parameters
+    copies: int = 0
+    elements: int | None = 0   # per-sample elements of its data input, summed over copies
+    scope: list[str] | None = None
+    bias: tuple[str, ...] | None = None   # a bias Add folded into a conv or dense group
+    shift: tuple[str, ...] | None = None  # the Add of a per-channel Mul+Add
+    activation: str | None = None
+    taken: list[int | None] = field(default_factory=list)  # per-sample sizes of what its users take
+    info: Any = None
+    reversed: bool = False     # its input runs backwards in time (ReverseSequence)
+    alias: int | None = None   # merged into that group (the two halves of a Bidirectional)
+    partner: int | None = None  # backward half, when this group is a Bidirectional's forward half
+
+    @property
+    def name(self) -> str:
+        if self.scope:
+            return "/".join(self.scope)
+        if self.node is not None and self.node.name:
+            return self.node.name
+        return f"{self.node.op_type if self.node is not None else 'input'}_{self.id}"
+
+
+class Grouper:
+    def __init__(self, view: OnnxGraph):
+        self.view = view
+        self.groups: list[Group] = []
+        self.keys: dict[tuple, Group] = {}
+        self.origin: dict[str, int] = {}
+        self.direct: dict[str, int] = {}   # output of a conv/dense/affine node (or its folded bias)
+        self.reversed: set[str] = set()
+        self.outputs: list[int] = []
+        for info in view.inputs:
+            group = self._new("input", None, [])
+            group.data = info.name
+            self.origin[info.name] = group.id
+
+    def run(self) -> list[Group]:
+        handlers = {"Conv": self._conv, "MaxPool": self._pool, "AveragePool": self._pool,
+                    "GlobalAveragePool": self._global_pool, "GlobalMaxPool": self._global_pool,
+                    "ReduceMean": self._reduce, "ReduceMax": self._reduce,
+                    "BatchNormalization": self._batch_norm, "LayerNormalization": self._layer_norm,
+                    "Gemm": self._dense, "MatMul": self._dense, "LSTM": self._rnn, "GRU": self._rnn,
+                    "RNN": self._rnn, "Loop": self._loop, "Scan": self._loop, "Add": self._add_mul,
+                    "Mul": self._add_mul}
+        view = self.view
+        for node in view.order:
+            data = [t for t in view.inputs_of(node) if t and not view.is_const(t)]
+            if not data or all(not o or view.is_const(o) for o in node.output):
+                continue
+            if node.domain not in ("", "ai.onnx"):
+                self._unknown(node, data)
+            elif node.op_type in handlers:
+                handlers[node.op_type](node, data)
+            elif node.op_type in PLUMBING:
+                self._plumbing(node, data)
+            else:
+                self._unknown(node, data)
+        for output in view.graph.output:
+            if output.name in self.origin:
+                self._take(output.name)
+                self.outputs.append(self.origin[output.name])
+        self._fuse_bidirectional()
+        return self.groups
+
+    # ---- bookkeeping -------------------------------------------------------
+
+    def _new(self, kind: str, node, inputs: list[int]) -> Group:
+        group = Group(len(self.groups), kind, node, inputs)
+        self.groups.append(group)
+        return group
+
+    def _origins(self, data: list[str]) -> list[int]:
+        return list(dict.fromkeys(self.origin[t] for t in data))
+
+    def _take(self, tensor: str) -> None:
+        self.groups[self.origin[tensor]].taken.append(self.view.per_sample(tensor))
+
+    def _sources(self, names) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(s for name in names if name for s in self.view.sources(name)))
+
+    def _join(self, key: tuple, kind: str, node, data: str, inputs: list[int], weights=(), info=None) -> Group:
+        """Add `node` as one more copy of the group `key` (made on first sight)."""
+        group = self.keys.get(key)
+        if group is None:
+            group = self._new(kind, node, inputs)
+            group.data, group.weights, group.info = data, tuple(weights), info
+            group.reversed = data in self.reversed
+            self.keys[key] = group
+        group.copies += 1
+        size = self.view.per_sample(data)
+        group.elements = None if group.elements is None or size is None else group.elements + size
+        scope = _scope(node)
+        group.scope = scope if group.scope is None else _common(group.scope, scope)
+        for output in node.output:
+            if output:
+                self.origin[output] = group.id
+        return group
+
+    def _compute(self, node, kind: str, data: str, weights=(), info=None) -> Group:
+        origin = self.origin[data]
+        key = (kind, node.op_type, attributes_key(node), tuple(weights), origin)
+        self._take(data)
+        group = self._join(key, kind, node, data, [origin], weights, info)
+        for output in node.output:
+            if output:
+                self.direct[output] = group.id
+        return group
+
+    def _pass(self, node, origin: int, data: list[str]) -> None:
+        for output in node.output:
+            if output:
+                self.origin[output] = origin
+        if node.op_type == "ReverseSequence" or any(t in self.reversed for t in data):
+            self.reversed.update(o for o in node.output if o)
+
+    # ---- node kinds ----------------------------------------------------------
+
+    def _weighted(self, node, data: list[str], kind: str, slots, info=None) -> None:
+        """A layer node: data in input 0, constant weights in `slots`."""
+        weights = [node.input[i] for i in slots if i < len(node.input) and node.input[i]]
+        if data != [node.input[0]] or any(not self.view.is_const(w) for w in weights):
+            self._unknown(node, data)
+        else:
+            self._compute(node, kind, node.input[0], self._sources(weights), info)
+
+    def _conv(self, node, data):
+        self._weighted(node, data, "conv", (1, 2))
+
+    def _pool(self, node, data):
+        if any(d != 1 for d in attributes(node).get("dilations", [])):
+            self._unknown(node, data)
+        else:
+            self._weighted(node, data, "pool", ())
+
+    def _global_pool(self, node, data):
+        shape = self.view.shape(node.input[0])
+        rank = len(shape) if shape else 4
+        self._weighted(node, data, "gpool", (), (tuple(range(2, rank)), 1, True))
+
+    def _reduce(self, node, data):
+        """ReduceMean/Max over every axis but batch and one channel axis is a global pooling."""
+        shape = self.view.shape(node.input[0])
+        attrs = attributes(node)
+        axes = attrs.get("axes")
+        if axes is None and len(node.input) > 1 and node.input[1]:
+            value = self.view.value_through(node.input[1])
+            axes = None if value is None else [int(a) for a in value.reshape(-1)]
+        if shape is None or not axes or data != [node.input[0]]:
+            return self._plumbing(node, data)
+        rank = len(shape)
+        axes = sorted({a % rank for a in axes})
+        kept = [a for a in range(1, rank) if a not in axes]
+        if 0 in axes or len(kept) != 1 or len(axes) > 3:
+            return self._plumbing(node, data)
+        self._compute(node, "gpool", node.input[0], info=(tuple(axes), kept[0], bool(attrs.get("keepdims", 1))))
+
+    def _batch_norm(self, node, data):
+        self._weighted(node, data, "norm", (1, 2, 3, 4))
+
+    def _layer_norm(self, node, data):
+        shape = self.view.shape(node.input[0])
+        axis = attributes(node).get("axis", -1)
+        if shape is None or axis % len(shape) != len(shape) - 1:
+            return self._unknown(node, data)
+        self._weighted(node, data, "layer_norm", (1, 2))
+
+    def _dense(self, node, data):
+        attrs = attributes(node)
+        weight = self.view.shape(node.input[1]) if len(node.input) > 1 else None
+        if attrs.get("transA") or not weight or len(weight) != 2:
+            return self._unknown(node, data)
+        self._weighted(node, data, "dense", (1, 2) if node.op_type == "Gemm" else (1,))
+
+    def _rnn(self, node, data):
+        cell = recurrent_op(node, self.view)
+        if cell is None:
+            return self._unknown(node, data)
+        self._weighted(node, data, "recurrent", [node.input.index(w) for w in cell.weights], cell)
+
+    def _loop(self, node, data):
+        cell = loop_cell(node, self.view)
+        if cell is None or cell.data not in self.origin:
+            return self._unknown(node, data)
+        names = [w for w in cell.weights if w in cell.local_sizes] + list(self._sources(
+            [w for w in cell.weights if w not in cell.local_sizes]))
+        self._compute(node, "recurrent", cell.data, tuple(dict.fromkeys(names)), cell)
+
+    def _add_mul(self, node, data):
+        """A bias Add after a conv/dense node, a per-channel Mul/Add (an exported BatchNorm), or plumbing."""
+        consts = [i for i in node.input if i and i not in data]
+        if len(data) != 1 or len(consts) != 1:
+            return self._plumbing(node, data)
+        tensor, const = data[0], consts[0]
+        const_shape = self.view.shape(const)
+        size = math.prod(const_shape) if const_shape and None not in const_shape else None
+        if not size or size <= 1:
+            return self._plumbing(node, data)
+        weights = self._sources([const])
+        owner = self.groups[self.direct[tensor]] if tensor in self.direct else None
+        if node.op_type == "Add" and owner is not None and self._absorbs(owner, weights, size):
+            if owner.kind == "affine":
+                owner.shift = weights
+            else:
+                owner.bias = weights
+            for output in node.output:
+                self.origin[output] = self.direct[output] = owner.id
+            return
+        axis = _channel_axis(self.view.shape(tensor), const_shape)
+        if axis is None:
+            return self._plumbing(node, data)
+        self._compute(node, "affine", tensor, weights, Affine(axis, size, node.op_type))
+
+    def _absorbs(self, owner: Group, weights: tuple, size: int) -> bool:
+        if owner.kind == "affine":
+            return owner.info.op == "Mul" and owner.shift in (None, weights) and size == owner.info.channels
+        if owner.kind not in ("conv", "dense") or owner.bias not in (None, weights):
+            return False
+        node = owner.node
+        if node.op_type in ("Conv", "Gemm") and len(node.input) > 2 and node.input[2]:
+            return False
+        weight = self.view.shape(node.input[1])
+        if node.op_type == "Conv" or attributes(node).get("transB"):
+            return size == weight[0]
+        return size == weight[-1]
+
+    def _plumbing(self, node, data):
+        origins = self._origins(data)
+        value_from_constant = node.op_type in VALUE_SLOTS and node.input and node.input[0] not in data
+        if len(origins) == 1 and not value_from_constant:
+            if node.op_type in ACTIVATIONS and data[0] in self.direct:
+                owner = self.groups[self.direct[data[0]]]
+                if owner.kind in ("conv", "dense") and owner.activation in (None, ACTIVATIONS[node.op_type]):
+                    owner.activation = ACTIVATIONS[node.op_type]
+            return self._pass(node, origins[0], data)
+        if len(origins) > 1 and node.op_type in MERGES:
+            return self._merge(node, data, origins)
+        self._unknown(node, data)
+
+    def _merge(self, node, data, origins):
+        for tensor in data:
+            self._take(tensor)
+        key = ("merge", node.op_type, attributes_key(node), tuple(origins))
+        self._join(key, "merge", node, data[0], origins, info=MERGES[node.op_type])
+
+    def _unknown(self, node, data):
+        origins = self._origins(data)
+        for tensor in data:
+            self._take(tensor)
+        consts = self._sources(i for i in node.input if i and i not in data)
+        key = ("unknown", node.domain, node.op_type, attributes_key(node), tuple(origins), consts)
+        self._join(key, "unknown", node, data[0], origins, consts)
+
+    def _fuse_bidirectional(self) -> None:
+        """A forward and a reversed recurrent group of one input, concatenated: one Bidirectional."""
+        for merge in self.groups:
+            if merge.kind != "merge" or merge.node.op_type != "Concat" or len(merge.inputs) != 2:
+                continue
+            halves = [self.groups[i] for i in merge.inputs]
+            if any(h.kind != "recurrent" or h.alias is not None or h.info.directions != 1 for h in halves):
+                continue
+            forward, backward = sorted(halves, key=lambda h: h.reversed)
+            same = (forward.info.cell, forward.info.units, forward.inputs) == \
+                (backward.info.cell, backward.info.units, backward.inputs)
+            if same and backward.reversed and not forward.reversed:
+                forward.partner = backward.id
+                forward.taken = merge.taken
+                backward.alias = merge.alias = forward.id
+
+
+def _channel_axis(data_shape, const_shape) -> int | None:
+    """The one axis (not the batch) a constant broadcasts along, when it is a per-channel vector."""
+    if not data_shape or not const_shape or len(const_shape) > len(data_shape):
+        return None
+    offset = len(data_shape) - len(const_shape)
+    axes = [offset + i for i, d in enumerate(const_shape) if d != 1]
+    if len(axes) != 1 or axes[0] == 0 or data_shape[axes[0]] not in (None, const_shape[axes[0] - offset]):
+        return None
+    return axes[0]
+
+
+def _scope(node: onnx.NodeProto) -> list[str]:
+    """Where the node comes from: PyTorch's module path, or the exporter's name scope."""
+    for prop in node.metadata_props:
+        if prop.key == "pkg.torch.onnx.name_scopes":
+            try:
+                scopes = [s for s in ast.literal_eval(prop.value) if s]
+            except (ValueError, SyntaxError):
+                break
+            if scopes:
+                return [".".join(scopes[:-1]) or scopes[-1]]
+    parts = [p for p in node.name.split("/") if p]
+    return parts[:-1] if len(parts) > 1 else parts
+
+
+def _common(a: list[str], b: list[str]) -> list[str]:
+    n = 0
+    while n < min(len(a), len(b)) and a[n] == b[n]:
+        n += 1
+    return a[:n]

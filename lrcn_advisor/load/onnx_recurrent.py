@@ -1,0 +1,227 @@
+"""Recurrent layers in ONNX: the LSTM/GRU/RNN ops, and Loop/Scan bodies that run one cell step.
+
+A step body is recognised by its weight matrices: the one multiplying the
+carried state is H x G*H (G = 4 gates for an LSTM, 3 for a GRU, 1 for a
+simple RNN) and the one multiplying the input slice is I x G*H.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import onnx
+
+from .onnx_graph import VALUE_SLOTS, OnnxGraph, attributes, graph_shapes, outer_refs, topological_order
+
+CELLS = {"LSTM": ("LSTM", 4), "GRU": ("GRU", 3), "RNN": ("SimpleRNN", 1)}
+CELL_OF_GATES = {4: "LSTM", 3: "GRU", 1: "SimpleRNN"}
+KERAS_BIAS = {"LSTM": 4, "SimpleRNN": 1}  # bias vectors of H values per gate count; GRU depends on reset_after
+ACTIVATIONS = {"Sigmoid": "sigmoid", "Tanh": "tanh", "Relu": "relu", "HardSigmoid": "hard_sigmoid",
+               "Elu": "elu", "Softsign": "softsign", "Softplus": "softplus", "Affine": "linear"}
+
+
+@dataclass
+class Recurrent:
+    cell: str                  # LSTM | GRU | SimpleRNN
+    units: int
+    input_size: int | None
+    steps: int | None          # time steps of its input, when the file says
+    data: str                  # the tensor holding the input sequence
+    weights: list[str]         # tensors whose initialisers are its parameters
+    directions: int = 1
+    config: dict = field(default_factory=dict)
+    local_sizes: dict[str, int] = field(default_factory=dict)  # initialisers inside a loop body
+    notes: list[str] = field(default_factory=list)
+
+
+def recurrent_op(node: onnx.NodeProto, view: OnnxGraph) -> Recurrent | None:
+    """An ONNX LSTM, GRU or RNN node as a Keras-style recurrent layer."""
+    cell, gates = CELLS[node.op_type]
+    attrs = attributes(node)
+    w_shape = view.shape(node.input[1]) if len(node.input) > 1 else None
+    if not w_shape or len(w_shape) != 3 or None in w_shape:
+        return None
+    directions = 2 if attrs.get("direction") == "bidirectional" else 1
+    units = attrs.get("hidden_size") or w_shape[1] // gates
+    x_shape = view.shape(node.input[0]) or (None, None, None)
+    steps = x_shape[1] if attrs.get("layout", 0) == 1 else x_shape[0]
+    slots = (1, 2, 3, 7) if node.op_type == "LSTM" else (1, 2, 3)
+    weights = [node.input[i] for i in slots if i < len(node.input) and node.input[i]]
+    has_bias = len(node.input) > 3 and bool(node.input[3])
+    config = {"use_bias": has_bias, "go_backwards": attrs.get("direction") == "reverse",
+              **_activations(cell, attrs.get("activations"))}
+    notes = []
+    if cell == "GRU":
+        config["reset_after"] = attrs.get("linear_before_reset", 0) == 1
+        if has_bias and not config["reset_after"]:
+            notes.append(f"ONNX GRU keeps input and recurrent biases (6H): +{3 * units} params per "
+                         "direction vs a Keras GRU with reset_after=False")
+    elif has_bias:
+        extra = KERAS_BIAS[cell] * units
+        notes.append(_double_bias_note(cell, extra, view.value(node.input[3])))
+    if node.op_type == "LSTM" and len(node.input) > 7 and node.input[7]:
+        notes.append(f"peephole weights (3H = {3 * units} per direction) have no Keras equivalent")
+    if attrs.get("clip"):
+        notes.append(f"cell clip {attrs['clip']} is not modelled")
+    return Recurrent(cell, units, w_shape[2], steps, node.input[0], weights, directions, config, notes=notes)
+
+
+def _double_bias_note(cell: str, extra: int, bias) -> str:
+    if bias is not None and bias.ndim == 2 and bias.shape[1] % 2 == 0 and not bias[:, bias.shape[1] // 2:].any():
+        return (f"ONNX {cell} keeps input and recurrent biases: +{extra} params per direction vs Keras "
+                "(the recurrent half is all zeros: a Keras layer's single bias)")
+    return f"PyTorch {cell} has two bias vectors: +{extra} params per direction vs Keras"
+
+
+def _activations(cell: str, names) -> dict:
+    if not names:
+        return {}
+    names = [ACTIVATIONS.get(str(n), str(n).lower()) for n in names]
+    if cell == "SimpleRNN":
+        return {"activation": names[0]}
+    return {"recurrent_activation": names[0], "activation": names[1]}
+
+
+# ---- Loop / Scan bodies ------------------------------------------------------
+
+@dataclass
+class _Body:
+    labels: dict[str, frozenset]        # body tensor -> {"const", "state", "input"}
+    sources: dict[str, tuple[str, ...]]  # constant body tensor -> initialisers it comes from
+    shapes: dict[str, tuple]
+    local_sizes: dict[str, int]
+    data: list[str]                      # outer data tensors feeding the body
+
+
+def loop_cell(node: onnx.NodeProto, view: OnnxGraph) -> Recurrent | None:
+    """A Loop or Scan whose body is one LSTM/GRU/RNN step, as a recurrent layer; else None."""
+    body_graph = next((a.g for a in node.attribute if a.name == "body"), None)
+    if body_graph is None:
+        return None
+    order = [body_graph.node[i] for i in topological_order(
+        body_graph, {}, frozenset(outer_refs(body_graph)))]
+    body = _label_body(node, body_graph, order, view)
+    if body is None or not body.data:
+        return None
+    producer = {o: n for n in order for o in n.output}
+    kernel, recurrent, combined, weights, bias = [], [], [], {}, {}
+    for n in order:
+        operands = [body.labels.get(i, frozenset()) for i in n.input[:2]]
+        if n.op_type in ("MatMul", "Gemm") and len(n.input) >= 2 and "const" in operands[1] \
+                and len(operands[1]) == 1 and "const" not in operands[0]:
+            shape = body.shapes.get(n.input[1])
+            if not shape or len(shape) != 2 or None in shape:
+                return None
+            rows, cols = (shape[1], shape[0]) if attributes(n).get("transB") else shape
+            role = operands[0] & {"state", "input"}
+            target = recurrent if role == {"state"} else kernel if role == {"input"} else combined
+            target.append((rows, cols))
+            weights.update(dict.fromkeys(body.sources.get(n.input[1], ())))
+        elif n.op_type == "Add" and len(n.input) == 2:
+            const = [i for i, labels in zip(n.input, operands) if labels == {"const"}]
+            other = [i for i, labels in zip(n.input, operands) if labels != {"const"}]
+            if len(const) == 1 and len(other) == 1 and _from_matmul(other[0], producer):
+                bias.update(dict.fromkeys(body.sources.get(const[0], ())))
+    shape = _cell_shape(kernel, recurrent, combined, body)
+    if shape is None:
+        return None
+    cell, units, input_size = shape
+    sizes = {**{name: view.elements(name) or 0 for name in weights | bias if name not in body.local_sizes},
+             **body.local_sizes}
+    bias_size = sum(sizes.get(name, 0) for name in bias)
+    config = {"use_bias": bias_size > 0}
+    if cell == "GRU":
+        config["reset_after"] = bias_size != 3 * units
+    notes = [] if cell != "GRU" or bias_size in (0, 3 * units, 6 * units) else \
+        [f"{bias_size} bias values where a Keras GRU has {3 * units} or {6 * units}"]
+    return Recurrent(cell, units, input_size, None, body.data[0], list({**weights, **bias}),
+                     config=config, local_sizes=body.local_sizes, notes=notes)
+
+
+def _from_matmul(name: str, producer: dict) -> bool:
+    node = producer.get(name)
+    if node is not None and (node.op_type in VALUE_SLOTS or node.op_type == "Split") and node.input:
+        node = producer.get(node.input[0])
+    return node is not None and node.op_type in ("MatMul", "Gemm")
+
+
+def _cell_shape(kernel, recurrent, combined, body: _Body):
+    """(cell class, units, input size) from the weight matrices of a step body."""
+    if recurrent:
+        units = recurrent[0][0]
+        columns = sum(cols for _, cols in recurrent)
+        input_size = kernel[0][0] if kernel else None
+    elif combined:
+        states = [body.shapes.get(name) for name, labels in body.labels.items() if labels == {"state"}]
+        units = next((s[-1] for s in states if s and s[-1]), None)
+        if units is None:
+            return None
+        columns = sum(cols for _, cols in combined)
+        input_size = combined[0][0] - units
+    else:
+        return None
+    if not units or columns % units:
+        return None
+    cell = CELL_OF_GATES.get(columns // units)
+    return (cell, units, input_size) if cell else None
+
+
+def _label_body(node: onnx.NodeProto, body: onnx.GraphProto, order: list[onnx.NodeProto],
+                view: OnnxGraph) -> _Body | None:
+    """Which body tensors are constants, the carried state, or slices of the input sequence."""
+    labels: dict[str, frozenset] = {}
+    sources: dict[str, tuple[str, ...]] = {}
+    shapes = graph_shapes(body)
+    local_sizes: dict[str, int] = {}
+    data: list[str] = []
+    const = frozenset({"const"})
+
+    def outer(name: str, inner: str, carried: bool, passthrough: bool) -> None:
+        if name and view.is_const(name) and (passthrough or not carried):
+            labels[inner], sources[inner] = const, view.sources(name)
+            if inner not in shapes and view.shape(name):
+                shapes[inner] = view.shape(name)
+        else:
+            labels[inner] = frozenset({"state" if carried else "input"})
+            if not carried and name:
+                data.append(name)
+
+    names_in = [i.name for i in body.input]
+    names_out = [o.name for o in body.output]
+    if node.op_type == "Loop":
+        if len(names_in) != len(node.input) or len(names_in) < 2:
+            return None
+        for name in names_in[:2]:
+            labels[name] = frozenset({"counter"})
+        for k in range(2, len(names_in)):
+            passthrough = k - 1 < len(names_out) and names_out[k - 1] == names_in[k]
+            outer(node.input[k], names_in[k], True, passthrough)
+    else:
+        scans = attributes(node).get("num_scan_inputs", 0)
+        states = len(node.input) - scans
+        if len(names_in) != len(node.input) or states < 0:
+            return None
+        for k, name in enumerate(names_in):
+            carried = k < states
+            outer(node.input[k], name, carried, carried and k < len(names_out) and names_out[k] == name)
+    for name in outer_refs(body):
+        outer(name, name, False, False)
+    for tensor in body.initializer:
+        labels[tensor.name], sources[tensor.name] = const, (tensor.name,)
+        local_sizes[tensor.name] = math.prod(tensor.dims)
+    for n in order:
+        if n.op_type == "Constant":
+            labels[n.output[0]], sources[n.output[0]] = const, ()
+            continue
+        inputs = [i for i in n.input if i]
+        merged = frozenset().union(*(labels.get(i, frozenset({"input"})) for i in inputs)) if inputs else const
+        if merged == const:
+            slots = VALUE_SLOTS.get(n.op_type)
+            picked = [n.input[i] for i in slots if i < len(n.input)] if slots else inputs
+            found = tuple(dict.fromkeys(s for i in picked for s in sources.get(i, ())))
+            for o in n.output:
+                labels[o], sources[o] = const, found
+        else:
+            for o in n.output:
+                labels[o] = merged - const
+    return _Body(labels, sources, shapes, local_sizes, list(dict.fromkeys(data)))
