@@ -170,14 +170,14 @@ def _check(paths, fmt, output, frames, html_path, no_html, json_path, sarif_path
         _run_probes(results, probes, data_path, probe_budget, seeds, from_weights, trust_model_code, executor,
                     ray_address, cache_dir, fmt == "table" and not output)
     documents = [result_to_dict(result) for result in results]
-    _emit(documents, fmt, output, models, verbose)
+    _emit(documents, fmt, output, models, verbose, settings)
     extra = {"json": json_path, "sarif": sarif_path, "junit": junit_path, "markdown": markdown_path}
     for extra_fmt, path in extra.items():
         if path:
-            _write(Path(path), render(documents, extra_fmt), models)
+            _write(Path(path), render(documents, extra_fmt, settings), models)
     if fmt == "github" and os.environ.get("GITHUB_STEP_SUMMARY"):
         from reports.markdown import render_summary
-        _append_summary(Path(os.environ["GITHUB_STEP_SUMMARY"]), render_summary(documents))
+        _append_summary(Path(os.environ["GITHUB_STEP_SUMMARY"]), render_summary(documents, settings.fail_on))
     if not no_html:
         _write_html(documents, html_path, models)
     if failed:
@@ -188,7 +188,7 @@ def _check(paths, fmt, output, frames, html_path, no_html, json_path, sarif_path
     return 1 if gate and not exit_zero else 0
 
 
-def render(documents: list[dict], fmt: str) -> str:
+def render(documents: list[dict], fmt: str, settings) -> str:
     if fmt == "json":
         from reports.json_report import dumps
         return dumps(documents[0] if len(documents) == 1 else {"schema_version": documents[0]["schema_version"]
@@ -201,14 +201,15 @@ def render(documents: list[dict], fmt: str) -> str:
         return github(documents)
     if fmt == "junit":
         from reports.junit import render as junit
-        return junit(documents)
+        from rules import REGISTRY
+        return junit(documents, settings.fail_on, [rule for rule in sorted(REGISTRY) if settings.enabled(rule)])
     if fmt == "markdown":
         from reports.markdown import render as markdown
-        return markdown(documents)
+        return markdown(documents, settings.fail_on)
     raise ConfigError(f"unknown format {fmt!r}")
 
 
-def _emit(documents, fmt, output, models, verbose) -> None:
+def _emit(documents, fmt, output, models, verbose, settings) -> None:
     if fmt == "table" and not output:
         from rich.console import Console
 
@@ -226,7 +227,7 @@ def _emit(documents, fmt, output, models, verbose) -> None:
             table(document, console, verbose=verbose)
         _write(Path(output), console.export_text(), models)
         return
-    text = render(documents, fmt)
+    text = render(documents, fmt, settings)
     if output:
         _write(Path(output), text, models)
     else:

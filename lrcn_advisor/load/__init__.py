@@ -15,6 +15,7 @@ MAX_MODEL_BYTES = 8 * 2**30
 MALFORMED = (TypeError, AttributeError, KeyError, ValueError, IndexError, ZeroDivisionError, OverflowError,
              RecursionError)
 SUFFIXES = {".h5": "h5", ".hdf5": "h5", ".keras": "keras", ".json": "json", ".onnx": "onnx"}
+FOLDER_SUFFIXES = (".h5", ".hdf5", ".keras", ".onnx")  # a folder scan skips .json (package.json, ...)
 
 
 def detect_format(path: Path) -> str:
@@ -66,9 +67,10 @@ def expand_paths(arguments: list[str]) -> list[Path]:
             paths.extend(Path(m) for m in matches if Path(m).is_file())
         elif Path(argument).is_dir():
             found = sorted(p for p in Path(argument).rglob("*")
-                           if p.is_file() and p.suffix.lower() in tuple(SUFFIXES) and ".git" not in p.parts)
+                           if p.is_file() and p.suffix.lower() in FOLDER_SUFFIXES and ".git" not in p.parts)
             if not found:
-                raise InputError(f"{argument}: folder holds no .h5, .hdf5, .keras, .json or .onnx file")
+                raise InputError(f"{argument}: folder holds no .h5, .hdf5, .keras or .onnx file "
+                                 "(architecture .json files are only read when named)")
             paths.extend(found)
         else:
             paths.append(Path(argument))
