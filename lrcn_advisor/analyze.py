@@ -164,6 +164,8 @@ def evaluate_layer(spec: LayerSpec, shapes: list[Shape], ctx: Context, depth: in
     if spec.config.get("trainable") is False:
         result.non_trainable = result.params
     if spec.params_override is not None:
+        removed = max(0, result.params - spec.params_override)  # e.g. BatchNorm statistics folded away
+        result.non_trainable = max(0, result.non_trainable - removed)
         result.params = spec.params_override
     if spec.note:
         result.note = "; ".join(filter(None, [result.note, spec.note]))

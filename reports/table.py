@@ -41,6 +41,9 @@ def render(data: dict, console: Console, *, verbose: bool = False) -> None:
         console.print(Text("warning: " + inert(line), style="yellow"))
     for line in data["notes"]:
         console.print(Text("note: " + inert(line)))
+    for layer in data["layers"]:
+        if layer["note"] and layer["status"] == "ok":
+            console.print(Text(f"note: `{inert(layer['name'])}`: {inert(layer['note'])}", style="dim"))
     render_findings(data, console, verbose=verbose)
 
 

@@ -157,16 +157,16 @@ class OnnxGraph:
         self.graph = graph
         self.batch = batch
         self.initializers = {t.name: t for t in graph.initializer}
-        self.inputs = [i for i in graph.input if i.name not in self.initializers]
-        self.shapes = graph_shapes(graph)
-        self.refs = {i: outer_refs_of(node) for i, node in enumerate(graph.node)
-                     if any(True for _ in subgraphs(node))}
-        self.order = [graph.node[i] for i in topological_order(graph, self.refs)]
-        self.implicit = {id(graph.node[i]): names for i, names in self.refs.items()}
-        self.producer = {o: node for node in graph.node for o in node.output if o}
-        self.constant_values = {node.output[0]: node for node in graph.node
-                                if node.op_type == "Constant" and node.output}
-        self.const: set[str] = set(self.initializers)
+        self.sparse = {t.values.name: tuple(t.dims) for t in graph.sparse_initializer}
+        self.inputs = [i for i in graph.input if i.name not in self.initializers and i.name not in self.sparse]
+        self.shapes = {**self.sparse, **graph_shapes(graph)}
+        nodes = list(graph.node)  # one Python object per node, so id() below is stable
+        refs = {i: outer_refs_of(node) for i, node in enumerate(nodes) if any(True for _ in subgraphs(node))}
+        self.order = [nodes[i] for i in topological_order(graph, refs)]
+        self.implicit = {id(nodes[i]): names for i, names in refs.items()}
+        self.producer = {o: node for node in nodes for o in node.output if o}
+        self.constant_values = {node.output[0]: node for node in nodes if node.op_type == "Constant" and node.output}
+        self.const: set[str] = set(self.initializers) | set(self.sparse)
         for node in self.order:
             if node.op_type in SHAPE_OPS or all(not t or t in self.const for t in self.inputs_of(node)):
                 self.const.update(o for o in node.output if o)
@@ -202,7 +202,7 @@ class OnnxGraph:
             if current in seen or not current:
                 continue
             seen.add(current)
-            if current in self.initializers or current in self.constant_values:
+            if current in self.initializers or current in self.constant_values or current in self.sparse:
                 found[current] = None
                 continue
             node = self.producer.get(current)
@@ -230,7 +230,9 @@ class OnnxGraph:
         return tensor is not None and tensor.data_type in INDEX_TYPES
 
     def elements(self, name: str) -> int | None:
-        """Element count of an initialiser or Constant value."""
+        """Element count of an initialiser or Constant value (a sparse one counts as dense)."""
+        if name in self.sparse:
+            return math.prod(self.sparse[name])
         tensor = self._tensor(name)
         if tensor is not None:
             return math.prod(tensor.dims)

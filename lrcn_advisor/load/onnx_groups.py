@@ -8,8 +8,8 @@ TimeDistributed layer all land in one group.
 """
 from __future__ import annotations
 
-import ast
 import math
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,7 +40,7 @@ CHANNELS_FIRST_KINDS = {"conv", "pool", "gpool", "norm"}
 class Affine:
     axis: int      # channel axis of the data tensor
     channels: int
-    op: str        # Mul or Add: the node that started the group
+    ops: dict[str, None]  # the per-channel Mul/Add/Sub/Div ops, in order
 
 
 @dataclass
@@ -54,10 +54,9 @@ class Group:
     copies: int = 0
     elements: int | None = 0   # per-sample elements of its data input, summed over copies
     scope: list[str] | None = None
-    bias: tuple[str, ...] | None = None   # a bias Add folded into a conv or dense group
-    shift: tuple[str, ...] | None = None  # the Add of a per-channel Mul+Add
+    folded: tuple[str, ...] = ()  # constants of nodes folded in after the first: a bias Add, more per-channel ops
     activation: str | None = None
-    taken: list[int | None] = field(default_factory=list)  # per-sample sizes of what its users take
+    taken: list[tuple | None] = field(default_factory=list)  # shapes of the tensors its users take
     info: Any = None
     reversed: bool = False     # its input runs backwards in time (ReverseSequence)
     alias: int | None = None   # merged into that group (the two halves of a Bidirectional)
@@ -92,8 +91,8 @@ class Grouper:
                     "ReduceMean": self._reduce, "ReduceMax": self._reduce,
                     "BatchNormalization": self._batch_norm, "LayerNormalization": self._layer_norm,
                     "Gemm": self._dense, "MatMul": self._dense, "LSTM": self._rnn, "GRU": self._rnn,
-                    "RNN": self._rnn, "Loop": self._loop, "Scan": self._loop, "Add": self._add_mul,
-                    "Mul": self._add_mul}
+                    "RNN": self._rnn, "Loop": self._loop, "Scan": self._loop, "Add": self._elementwise,
+                    "Mul": self._elementwise, "Sub": self._elementwise, "Div": self._elementwise}
         view = self.view
         for node in view.order:
             data = [t for t in view.inputs_of(node) if t and not view.is_const(t)]
@@ -112,6 +111,7 @@ class Grouper:
                 self._take(output.name)
                 self.outputs.append(self.origin[output.name])
         self._fuse_bidirectional()
+        self._drop_model_scope()
         return self.groups
 
     # ---- bookkeeping -------------------------------------------------------
@@ -125,7 +125,7 @@ class Grouper:
         return list(dict.fromkeys(self.origin[t] for t in data))
 
     def _take(self, tensor: str) -> None:
-        self.groups[self.origin[tensor]].taken.append(self.view.per_sample(tensor))
+        self.groups[self.origin[tensor]].taken.append(self.view.shape(tensor))
 
     def _sources(self, names) -> tuple[str, ...]:
         return tuple(dict.fromkeys(s for name in names if name for s in self.view.sources(name)))
@@ -168,8 +168,11 @@ class Grouper:
     # ---- node kinds ----------------------------------------------------------
 
     def _weighted(self, node, data: list[str], kind: str, slots, info=None) -> None:
-        """A layer node: data in input 0, constant weights in `slots`."""
+        """A layer node: data in input 0, constant weights in the inputs numbered `slots`."""
         weights = [node.input[i] for i in slots if i < len(node.input) and node.input[i]]
+        self._weights(node, data, kind, weights, info)
+
+    def _weights(self, node, data: list[str], kind: str, weights: list[str], info=None) -> None:
         if data != [node.input[0]] or any(not self.view.is_const(w) for w in weights):
             self._unknown(node, data)
         else:
@@ -227,7 +230,7 @@ class Grouper:
         cell = recurrent_op(node, self.view)
         if cell is None:
             return self._unknown(node, data)
-        self._weighted(node, data, "recurrent", [node.input.index(w) for w in cell.weights], cell)
+        self._weights(node, data, "recurrent", cell.weights, cell)
 
     def _loop(self, node, data):
         cell = loop_cell(node, self.view)
@@ -237,35 +240,36 @@ class Grouper:
             [w for w in cell.weights if w not in cell.local_sizes]))
         self._compute(node, "recurrent", cell.data, tuple(dict.fromkeys(names)), cell)
 
-    def _add_mul(self, node, data):
-        """A bias Add after a conv/dense node, a per-channel Mul/Add (an exported BatchNorm), or plumbing."""
+    def _elementwise(self, node, data):
+        """Add/Mul/Sub/Div with a constant: a conv/dense bias, a per-channel affine map (an exported
+        BatchNorm), or plumbing when the constant is a scalar. Any other constant is a weight we
+        cannot place: an unknown layer."""
         consts = [i for i in node.input if i and i not in data]
         if len(data) != 1 or len(consts) != 1:
             return self._plumbing(node, data)
         tensor, const = data[0], consts[0]
         const_shape = self.view.shape(const)
         size = math.prod(const_shape) if const_shape and None not in const_shape else None
-        if not size or size <= 1:
+        if size == 1 or (size is None and not self.view.sources(const)):
             return self._plumbing(node, data)
         weights = self._sources([const])
+        axis = _channel_axis(self.view.shape(tensor), const_shape)
         owner = self.groups[self.direct[tensor]] if tensor in self.direct else None
-        if node.op_type == "Add" and owner is not None and self._absorbs(owner, weights, size):
+        if owner is not None and self._absorbs(owner, node.op_type, weights, size, axis):
+            owner.folded = tuple(dict.fromkeys((*owner.folded, *weights)))
             if owner.kind == "affine":
-                owner.shift = weights
-            else:
-                owner.bias = weights
+                owner.info.ops[node.op_type] = None
             for output in node.output:
                 self.origin[output] = self.direct[output] = owner.id
             return
-        axis = _channel_axis(self.view.shape(tensor), const_shape)
         if axis is None:
-            return self._plumbing(node, data)
-        self._compute(node, "affine", tensor, weights, Affine(axis, size, node.op_type))
+            return self._unknown(node, data)
+        self._compute(node, "affine", tensor, weights, Affine(axis, size, {node.op_type: None}))
 
-    def _absorbs(self, owner: Group, weights: tuple, size: int) -> bool:
+    def _absorbs(self, owner: Group, op: str, weights: tuple, size: int, axis: int | None) -> bool:
         if owner.kind == "affine":
-            return owner.info.op == "Mul" and owner.shift in (None, weights) and size == owner.info.channels
-        if owner.kind not in ("conv", "dense") or owner.bias not in (None, weights):
+            return axis == owner.info.axis and size == owner.info.channels
+        if op != "Add" or owner.kind not in ("conv", "dense") or owner.folded not in ((), weights):
             return False
         node = owner.node
         if node.op_type in ("Conv", "Gemm") and len(node.input) > 2 and node.input[2]:
@@ -318,6 +322,13 @@ class Grouper:
                 forward.taken = merge.taken
                 backward.alias = merge.alias = forward.id
 
+    def _drop_model_scope(self) -> None:
+        """Leave out the model's own name scope (tf2onnx: model_1/conv1_1/...) shared by every layer."""
+        scoped = [g for g in self.groups if g.scope and len(g.scope) > 1]
+        if len(scoped) > 1 and len({g.scope[0] for g in scoped}) == 1:
+            for group in scoped:
+                group.scope = group.scope[1:]
+
 
 def _channel_axis(data_shape, const_shape) -> int | None:
     """The one axis (not the batch) a constant broadcasts along, when it is a per-channel vector."""
@@ -333,15 +344,14 @@ def _channel_axis(data_shape, const_shape) -> int | None:
 def _scope(node: onnx.NodeProto) -> list[str]:
     """Where the node comes from: PyTorch's module path, or the exporter's name scope."""
     for prop in node.metadata_props:
-        if prop.key == "pkg.torch.onnx.name_scopes":
-            try:
-                scopes = [s for s in ast.literal_eval(prop.value) if s]
-            except (ValueError, SyntaxError):
-                break
+        if prop.key == "pkg.torch.onnx.name_scopes":  # like "['', 'cnn', 'cnn.0', 'conv2d']"
+            scopes = [s for s in re.findall(r"'([^']*)'", prop.value) if s]
             if scopes:
-                return [".".join(scopes[:-1]) or scopes[-1]]
+                return [scopes[-2] if len(scopes) > 1 else scopes[0]]
     parts = [p for p in node.name.split("/") if p]
-    return parts[:-1] if len(parts) > 1 else parts
+    parts = parts[:-1] if len(parts) > 1 else parts
+    # TorchScript scopes repeat the parent: /cnn/cnn.0/Conv
+    return [p for i, p in enumerate(parts) if i + 1 == len(parts) or not parts[i + 1].startswith(p + ".")]
 
 
 def _common(a: list[str], b: list[str]) -> list[str]:

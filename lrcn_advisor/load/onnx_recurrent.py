@@ -16,6 +16,7 @@ from .onnx_graph import VALUE_SLOTS, OnnxGraph, attributes, graph_shapes, outer_
 CELLS = {"LSTM": ("LSTM", 4), "GRU": ("GRU", 3), "RNN": ("SimpleRNN", 1)}
 CELL_OF_GATES = {4: "LSTM", 3: "GRU", 1: "SimpleRNN"}
 KERAS_BIAS = {"LSTM": 4, "SimpleRNN": 1}  # bias vectors of H values per gate count; GRU depends on reset_after
+COUNTER_TYPES = {onnx.TensorProto.INT64, onnx.TensorProto.INT32}
 ACTIVATIONS = {"Sigmoid": "sigmoid", "Tanh": "tanh", "Relu": "relu", "HardSigmoid": "hard_sigmoid",
                "Elu": "elu", "Softsign": "softsign", "Softplus": "softplus", "Affine": "linear"}
 
@@ -58,7 +59,7 @@ def recurrent_op(node: onnx.NodeProto, view: OnnxGraph) -> Recurrent | None:
                          "direction vs a Keras GRU with reset_after=False")
     elif has_bias:
         extra = KERAS_BIAS[cell] * units
-        notes.append(_double_bias_note(cell, extra, view.value(node.input[3])))
+        notes.append(_double_bias_note(cell, extra, view.value(node.input[3]), view.model.producer_name))
     if node.op_type == "LSTM" and len(node.input) > 7 and node.input[7]:
         notes.append(f"peephole weights (3H = {3 * units} per direction) have no Keras equivalent")
     if attrs.get("clip"):
@@ -66,11 +67,13 @@ def recurrent_op(node: onnx.NodeProto, view: OnnxGraph) -> Recurrent | None:
     return Recurrent(cell, units, w_shape[2], steps, node.input[0], weights, directions, config, notes=notes)
 
 
-def _double_bias_note(cell: str, extra: int, bias) -> str:
+def _double_bias_note(cell: str, extra: int, bias, producer: str) -> str:
+    if producer == "pytorch":
+        return f"PyTorch {cell} has two bias vectors: +{extra} params per direction vs Keras"
     if bias is not None and bias.ndim == 2 and bias.shape[1] % 2 == 0 and not bias[:, bias.shape[1] // 2:].any():
         return (f"ONNX {cell} keeps input and recurrent biases: +{extra} params per direction vs Keras "
                 "(the recurrent half is all zeros: a Keras layer's single bias)")
-    return f"PyTorch {cell} has two bias vectors: +{extra} params per direction vs Keras"
+    return f"ONNX {cell} has two bias vectors (input and recurrent): +{extra} params per direction vs Keras"
 
 
 def _activations(cell: str, names) -> dict:
@@ -91,6 +94,7 @@ class _Body:
     shapes: dict[str, tuple]
     local_sizes: dict[str, int]
     data: list[str]                      # outer data tensors feeding the body
+    states: list[str]                    # body inputs that carry the recurrent state
 
 
 def loop_cell(node: onnx.NodeProto, view: OnnxGraph) -> Recurrent | None:
@@ -104,25 +108,23 @@ def loop_cell(node: onnx.NodeProto, view: OnnxGraph) -> Recurrent | None:
     if body is None or not body.data:
         return None
     producer = {o: n for n in order for o in n.output}
-    kernel, recurrent, combined, weights, bias = [], [], [], {}, {}
+    kernel, recurrent, weights, bias = [], [], {}, {}
     for n in order:
         operands = [body.labels.get(i, frozenset()) for i in n.input[:2]]
-        if n.op_type in ("MatMul", "Gemm") and len(n.input) >= 2 and "const" in operands[1] \
-                and len(operands[1]) == 1 and "const" not in operands[0]:
+        if n.op_type in ("MatMul", "Gemm") and len(n.input) >= 2 and operands[1] == {"const"} \
+                and "const" not in operands[0]:
             shape = body.shapes.get(n.input[1])
             if not shape or len(shape) != 2 or None in shape:
                 return None
             rows, cols = (shape[1], shape[0]) if attributes(n).get("transB") else shape
-            role = operands[0] & {"state", "input"}
-            target = recurrent if role == {"state"} else kernel if role == {"input"} else combined
-            target.append((rows, cols))
+            (recurrent if "state" in operands[0] else kernel).append((rows, cols))
             weights.update(dict.fromkeys(body.sources.get(n.input[1], ())))
         elif n.op_type == "Add" and len(n.input) == 2:
             const = [i for i, labels in zip(n.input, operands) if labels == {"const"}]
             other = [i for i, labels in zip(n.input, operands) if labels != {"const"}]
             if len(const) == 1 and len(other) == 1 and _from_matmul(other[0], producer):
                 bias.update(dict.fromkeys(body.sources.get(const[0], ())))
-    shape = _cell_shape(kernel, recurrent, combined, body)
+    shape = _cell_shape(kernel, recurrent, body)
     if shape is None:
         return None
     cell, units, input_size = shape
@@ -145,21 +147,24 @@ def _from_matmul(name: str, producer: dict) -> bool:
     return node is not None and node.op_type in ("MatMul", "Gemm")
 
 
-def _cell_shape(kernel, recurrent, combined, body: _Body):
-    """(cell class, units, input size) from the weight matrices of a step body."""
-    if recurrent:
-        units = recurrent[0][0]
-        columns = sum(cols for _, cols in recurrent)
-        input_size = kernel[0][0] if kernel else None
-    elif combined:
-        states = [body.shapes.get(name) for name, labels in body.labels.items() if labels == {"state"}]
-        units = next((s[-1] for s in states if s and s[-1]), None)
-        if units is None:
-            return None
-        columns = sum(cols for _, cols in combined)
-        input_size = combined[0][0] - units
-    else:
+def _cell_shape(kernel: list, recurrent: list, body: _Body):
+    """(cell class, units, input size) from the weight matrices of a step body.
+
+    Matrices that multiply the state (alone, gated, or concatenated with the
+    input slice) hold H x G*H values between them; a separate input kernel is I x G*H.
+    """
+    if not recurrent:
         return None
+    if kernel:
+        units, input_size = recurrent[0][0], kernel[0][0]
+        if any(rows != units for rows, _ in recurrent):
+            return None
+    else:
+        units = next((s[-1] for s in map(body.shapes.get, body.states) if s and s[-1]), None)
+        if units is None or any(rows <= units for rows, _ in recurrent):
+            return None
+        input_size = recurrent[0][0] - units
+    columns = sum(cols for _, cols in recurrent)
     if not units or columns % units:
         return None
     cell = CELL_OF_GATES.get(columns // units)
@@ -176,11 +181,15 @@ def _label_body(node: onnx.NodeProto, body: onnx.GraphProto, order: list[onnx.No
     data: list[str] = []
     const = frozenset({"const"})
 
+    types = {i.name: i.type.tensor_type.elem_type for i in body.input}
+
     def outer(name: str, inner: str, carried: bool, passthrough: bool) -> None:
         if name and view.is_const(name) and (passthrough or not carried):
             labels[inner], sources[inner] = const, view.sources(name)
             if inner not in shapes and view.shape(name):
                 shapes[inner] = view.shape(name)
+        elif carried and (shapes.get(inner) == () or types.get(inner) in COUNTER_TYPES):
+            labels[inner] = frozenset({"counter"})  # a time index carried by the loop
         else:
             labels[inner] = frozenset({"state" if carried else "input"})
             if not carried and name:
@@ -224,4 +233,5 @@ def _label_body(node: onnx.NodeProto, body: onnx.GraphProto, order: list[onnx.No
         else:
             for o in n.output:
                 labels[o] = merged - const
-    return _Body(labels, sources, shapes, local_sizes, list(dict.fromkeys(data)))
+    states = [i.name for i in body.input if labels.get(i.name) == {"state"}]
+    return _Body(labels, sources, shapes, local_sizes, list(dict.fromkeys(data)), states)

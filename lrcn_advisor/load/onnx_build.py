@@ -1,0 +1,179 @@
+"""Pass 2: groups -> GraphSpec, in data order, with the logical (channels-last) shape of each output."""
+from __future__ import annotations
+
+import math
+import re
+
+from ..analyze import evaluate_layer
+from ..cost import DEFAULT_FRAMES, Context, ShapeError
+from ..errors import InputError
+from ..ir import GraphSpec, LayerSpec, TensorRef
+from .onnx_graph import OnnxGraph
+from .onnx_groups import CHANNELS_FIRST_KINDS, Group, Grouper
+from .onnx_layers import Mapped, map_group, plan, unknown
+
+ADAPTER_SUFFIX = {"Flatten": "flatten", "Reshape": "reshape", "Lambda": "reshape"}
+
+
+class Builder:
+    def __init__(self, view: OnnxGraph, grouper: Grouper):
+        self.view = view
+        self.grouper = grouper
+        self.groups = grouper.groups
+        self.layers: list[LayerSpec] = []
+        self.names: set[str] = set()
+        self.suffixes: dict[str, int] = {}
+        self.out: dict[int, tuple[str, tuple]] = {}  # group id -> (layer name, logical output shape)
+        self.owner: dict[str, str] = {}              # initialiser -> the layer that counts it
+        self.input_shapes: dict[str, tuple] = {}
+        self.notes: list[str] = []
+        self.first_user: dict[int, Group] = {}
+        for group in self.groups:
+            for source in group.inputs:
+                self.first_user.setdefault(source, group)
+        frames = next((s[1] for s in map(view.shape, (i.name for i in view.inputs)) if s and len(s) >= 3), None)
+        self.ctx = Context(frames=frames or DEFAULT_FRAMES)
+
+    def build(self) -> GraphSpec:
+        for group in self.groups:
+            if group.alias is None:
+                (self._input if group.kind == "input" else self._layer)(group)
+        outputs = list(dict.fromkeys(self._resolve(g) for g in self.grouper.outputs))
+        inputs = [TensorRef(self.out[g.id][0]) for g in self.groups if g.kind == "input"]
+        name = self.view.graph.name or "onnx_model"
+        return GraphSpec(name, self.layers, inputs, [TensorRef(self.out[g][0]) for g in outputs],
+                         self.input_shapes)
+
+    def _resolve(self, group_id: int) -> int:
+        alias = self.groups[group_id].alias
+        return group_id if alias is None else alias
+
+    def _unique(self, name: str) -> str:
+        name = re.sub(r"\s+", "_", name.strip("/")) or "layer"
+        candidate = name
+        while candidate in self.names:
+            self.suffixes[name] = self.suffixes.get(name, 1) + 1
+            candidate = f"{name}_{self.suffixes[name]}"
+        self.names.add(candidate)
+        return candidate
+
+    # ---- inputs ------------------------------------------------------------------
+
+    def _input(self, group: Group) -> None:
+        shape = self.view.shape(group.data)
+        if shape is None:
+            raise InputError(f"model input {group.data!r} is not a tensor with a known rank")
+        rest = self._channels_last_input(group, tuple(shape[1:]))
+        name = self._unique(group.data)
+        self.layers.append(LayerSpec(name, "InputLayer", {"name": name, "batch_shape": [None, *rest]}))
+        self.input_shapes[name] = (None, *rest)
+        self.out[group.id] = (name, (None, *rest))
+
+    def _channels_last_input(self, group: Group, rest: tuple) -> tuple:
+        """Present a channels-first input (PyTorch's N,T,C,H,W) channels last, as Keras would."""
+        user = self.first_user.get(group.id)
+        if user is None or user.kind not in CHANNELS_FIRST_KINDS:
+            return rest
+        physical = self.view.shape(user.data)
+        if not physical or len(physical) < 3 or len(rest) < len(physical) - 1:
+            return rest
+        item = tuple(physical[1:])
+        logical = (*item[1:], item[0])
+        if rest[len(rest) - len(item):] != item or logical == item:
+            return rest
+        permuted = (*rest[:len(rest) - len(item)], *logical)
+        self.notes.append(f"input {group.data!r} is channels-first {_fmt(rest)} in the file; shown channels-last "
+                          f"{_fmt(permuted)} like a Keras model")
+        return permuted
+
+    # ---- layers ------------------------------------------------------------------
+
+    def _layer(self, group: Group) -> None:
+        mapped = map_group(group, self.view)
+        sources = [self.out[self._resolve(i)] for i in group.inputs]
+        name = self._unique(group.name)
+        notes, params = list(mapped.notes), None
+        if group.kind == "unknown":
+            held = sum(self._sizes([group]).get(w, 0) for w in group.weights)
+            notes += [f"holds {held:,} initializer values, not counted"] if held else []
+        else:
+            params, shared = self._params(group, name)
+            notes += shared
+        if mapped.mode == "any":
+            self.out[group.id] = self._add(group, name, mapped.class_name, mapped.config, sources, False,
+                                           params, notes)
+            return
+        current = sources[0]
+        td, adapters = plan(current[1][1:], mapped.need, self._items(group, mapped), mapped.mode)
+        for class_name, config, wrapped in adapters:
+            note = f"stands for ONNX ops that reshape {_fmt(current[1])} to the input of {name!r}" \
+                if class_name == "Lambda" else ""
+            current = self._add(group, self._unique(f"{name}_{ADAPTER_SUFFIX.get(class_name, 'pad')}"),
+                                 class_name, config, [current], wrapped, None, [note] if note else [])
+        for class_name, config in mapped.before:
+            current = self._add(group, self._unique(f"{name}_pad"), class_name, config, [current], td, None, [])
+        self.out[group.id] = self._add(group, name, mapped.class_name, mapped.config, [current], td, params,
+                                       notes, bidirectional=mapped.bidirectional)
+
+    def _items(self, group: Group, mapped: Mapped) -> int | None:
+        """How many `need`-sized items per sample the file feeds the group (all its copies)."""
+        need = mapped.need
+        if group.elements is None or not need or None in need or mapped.mode == "sequence":
+            return None
+        size = math.prod(need)
+        return group.elements // size if size and group.elements % size == 0 else None
+
+    def _sizes(self, members: list[Group]) -> dict[str, int]:
+        """Element counts of the groups' weights (loop bodies keep some initialisers of their own)."""
+        sizes = {}
+        for group in members:
+            local = getattr(group.info, "local_sizes", None) or {}
+            for weight in (*group.weights, *group.folded):
+                sizes[weight] = local.get(weight) or self.view.elements(weight) or 0
+        return sizes
+
+    def _params(self, group: Group, name: str) -> tuple[int, list[str]]:
+        """Elements of the initialisers the group uses, each counted by its first user only."""
+        members = [group] + ([self.groups[group.partner]] if group.partner is not None else [])
+        total, shared = 0, set()
+        for weight, size in self._sizes(members).items():
+            owner = self.owner.setdefault(weight, name)
+            if owner == name:
+                total += size
+            else:
+                shared.add(owner)
+        note = [f"shares weights with {', '.join(sorted(shared))} (counted there)"] if shared else []
+        return total, note
+
+    def _add(self, group: Group, name: str, class_name: str, config: dict, inputs: list[tuple[str, tuple]],
+             time_distributed: bool, params: int | None, notes: list[str], bidirectional: bool = False):
+        spec = _spec(name, class_name, config, inputs, time_distributed, bidirectional)
+        spec.params_override, spec.note = params, "; ".join(notes)
+        shapes = [shape for _, shape in inputs]
+        try:
+            result, _, _ = evaluate_layer(spec, shapes, self.ctx)
+        except ShapeError as error:
+            fallback = unknown(group, f"could not be read as {class_name}: {error}")
+            spec = _spec(name, fallback.class_name, {}, inputs, False, False)
+            spec.note = fallback.notes[0]
+            result, _, _ = evaluate_layer(spec, shapes, self.ctx)
+        self.layers.append(spec)
+        return name, result.output_shapes[0]
+
+
+def _spec(name: str, class_name: str, config: dict, inputs, time_distributed: bool,
+          bidirectional: bool) -> LayerSpec:
+    inner = LayerSpec(name, class_name, {"name": name, **config})
+    if time_distributed:
+        spec = LayerSpec(name, "TimeDistributed", {"name": name}, wrapped=inner)
+    elif bidirectional:
+        spec = LayerSpec(name, "Bidirectional", {"name": name, "merge_mode": "concat"}, wrapped=inner)
+    else:
+        spec = inner
+    spec.calls = [[TensorRef(source) for source, _ in inputs]]
+    return spec
+
+
+def _fmt(shape: tuple) -> str:
+    return "(" + ", ".join("None" if d is None else str(d) for d in shape) + ")"
+
