@@ -164,9 +164,14 @@ def evaluate_layer(spec: LayerSpec, shapes: list[Shape], ctx: Context, depth: in
     if spec.config.get("trainable") is False:
         result.non_trainable = result.params
     if spec.params_override is not None:
-        removed = max(0, result.params - spec.params_override)  # e.g. BatchNorm statistics folded away
+        # The loader counted the file's own weights: keep the exporter's difference from the Keras
+        # count, so that a recount after an edit (new input size, say) stays right.
+        spec.params_delta = spec.params_override - result.params
+        spec.params_override = None
+    if spec.params_delta:
+        removed = max(0, -spec.params_delta)  # e.g. BatchNorm statistics folded away
         result.non_trainable = max(0, result.non_trainable - removed)
-        result.params = spec.params_override
+        result.params += spec.params_delta
     if spec.note:
         result.note = "; ".join(filter(None, [result.note, spec.note]))
     return result, kind, inner

@@ -35,6 +35,7 @@ class LayerSpec:
     backward: LayerSpec | None = None  # Bidirectional backward_layer, when given
     graph: GraphSpec | None = None     # nested model (backbone)
     params_override: int | None = None  # counted by the loader (ONNX initialisers)
+    params_delta: int = 0               # that count minus the Keras convention (set by analyze)
     note: str = ""                      # loader remark shown beside the numbers
 
 

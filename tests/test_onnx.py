@@ -391,3 +391,19 @@ def test_node_limit(onnx_models, monkeypatch):
     monkeypatch.setattr(onnx_loader, "MAX_NODES", 50)
     with pytest.raises(InputError, match="over 50 nodes"):
         load_model(onnx_models / "keras_lstm_t8.onnx")
+
+
+def test_fix_cost_on_onnx_keeps_the_exporter_difference(onnx_models):
+    """A fix recounts the edited layers; PyTorch's extra LSTM bias (+4H) stays, the old size does not."""
+    from lrcn_advisor.config import Settings
+    from lrcn_advisor.engine import run_rules
+
+    ir = load_model(onnx_models / "torch_lstm_bn_t8.onnx")
+    lstm = next(layer for layer in ir.layers if layer.kind == "recurrent")
+    units, features = lstm.config["units"], lstm.input_shape[-1]
+    assert lstm.params == 4 * units * (features + units) + 8 * units  # two bias vectors
+    finding = next(f for f in run_rules(ir, Settings()) if f.rule == "LST003")
+    width = 4 * units
+    dense = features * width + width
+    new_lstm = 4 * units * (width + units) + 8 * units
+    assert finding.cost.params_after == ir.params - lstm.params + dense + new_lstm
