@@ -66,7 +66,11 @@ def attributes(node: onnx.NodeProto) -> dict:
     for attr in node.attribute:
         if attr.type not in skip:
             value = onnx.helper.get_attribute_value(attr)
-            values[attr.name] = value.decode() if isinstance(value, bytes) else value
+            if isinstance(value, bytes):
+                value = value.decode("utf-8", "replace")
+            elif isinstance(value, list):
+                value = [v.decode("utf-8", "replace") if isinstance(v, bytes) else v for v in value]
+            values[attr.name] = value
     return values
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+from dataclasses import dataclass, field
 
 from ..ir import GraphSpec, LayerSpec, TensorRef
 
@@ -26,26 +27,35 @@ class BuildError(Exception):
     """The architecture cannot be rebuilt for training; the message says why."""
 
 
+@dataclass
+class _Build:
+    trust: bool
+    notes: list[str] = field(default_factory=list)
+    identities: dict = field(default_factory=dict)  # layer name -> declared output shape (or None)
+
+
 def build_model(graph: GraphSpec, *, trust: bool = False, mixed_precision: bool = False):
     """Return (keras.Model, notes); notes list every substitution made."""
     import keras
 
-    notes: list[str] = []
+    build = _Build(trust)
     previous = keras.config.dtype_policy()
     if mixed_precision:
         keras.config.set_dtype_policy("mixed_float16")
     try:
-        model = _graph_model(graph, trust, notes, depth=0)
+        model = _graph_model(graph, build, depth=0)
+    except (ValueError, TypeError) as error:  # Keras' complaints about a config or a shape
+        raise BuildError(f"Keras cannot rebuild the model: {str(error).strip().splitlines()[0]}") from None
     finally:
         keras.config.set_dtype_policy(previous)
     if mixed_precision:  # the loss is computed in float32
         outputs = [keras.layers.Activation("linear", dtype="float32", name=f"{graph.name}_float32_output")(o)
                    for o in model.outputs]
-        model = keras.Model(model.inputs, outputs[0] if len(outputs) == 1 else outputs, name=model.name)
-    return model, notes
+        model = keras.Model(_single(model.inputs), _single(outputs), name=model.name)
+    return model, build.notes
 
 
-def _graph_model(graph: GraphSpec, trust: bool, notes: list[str], depth: int):
+def _graph_model(graph: GraphSpec, build: _Build, depth: int, name: str | None = None):
     import keras
 
     if depth > 16:
@@ -57,21 +67,28 @@ def _graph_model(graph: GraphSpec, trust: bool, notes: list[str], depth: int):
         tensors[(ref.layer, 0)] = [tensor]
         inputs.append(tensor)
     specs = [spec for spec in graph.layers if spec.class_name != "InputLayer"]
-    layers = {spec.name: _layer(spec, trust, notes, depth) for spec in specs}
+    layers = {spec.name: _layer(spec, build, depth) for spec in specs}
     pending = [(spec, call) for spec in specs for call in range(len(spec.calls))]
-    while pending:
-        ready = [(spec, call) for spec, call in pending
-                 if all((ref.layer, ref.node) in tensors for ref in spec.calls[call])]
-        if not ready:
-            raise BuildError(f"layer {pending[0][0].name!r} takes an input that no layer produces")
-        for spec, call in ready:
+    while pending:  # file order is topological except for shared layers, which take another sweep
+        waiting = []
+        for spec, call in pending:
+            if not all((ref.layer, ref.node) in tensors for ref in spec.calls[call]):
+                waiting.append((spec, call))
+                continue
             args = [_tensor(tensors, ref) for ref in spec.calls[call]]
-            _check_identity(spec, layers[spec.name], args)
+            if spec.name in build.identities:
+                _check_identity(spec, build.identities[spec.name], args)
             out = _call(layers[spec.name], spec, args)
             tensors[(spec.name, call)] = list(out) if isinstance(out, (list, tuple)) else [out]
-            pending.remove((spec, call))
+        if len(waiting) == len(pending):
+            raise BuildError(f"layer {waiting[0][0].name!r} takes an input that no layer produces")
+        pending = waiting
     outputs = [_tensor(tensors, ref) for ref in graph.outputs]
-    return keras.Model(inputs, outputs[0] if len(outputs) == 1 else outputs, name=graph.name)
+    return keras.Model(_single(inputs), _single(outputs), name=name or graph.name)
+
+
+def _single(tensors: list):
+    return tensors[0] if len(tensors) == 1 else tensors
 
 
 def _tensor(tensors: dict, ref: TensorRef):
@@ -87,29 +104,29 @@ def _call(layer, spec: LayerSpec, args: list):
     return layer(*args) if spec.class_name in MULTI_ARGUMENT else layer(args)
 
 
-def _layer(spec: LayerSpec, trust: bool, notes: list[str], depth: int):
+def _layer(spec: LayerSpec, build: _Build, depth: int):
     import keras
 
     if spec.graph is not None:
-        return _graph_model(spec.graph, trust, notes, depth + 1)
+        return _graph_model(spec.graph, build, depth + 1, name=spec.name)
     if spec.class_name == "TimeDistributed" and spec.wrapped is not None:
-        inner = _layer(spec.wrapped, trust, notes, depth + 1)
+        inner = _layer(spec.wrapped, build, depth + 1)
         return _fold_class()(inner, name=spec.name, trainable=spec.config.get("trainable", True))
     if spec.class_name == "Bidirectional" and spec.wrapped is not None:
-        backward = _layer(spec.backward, trust, notes, depth + 1) if spec.backward is not None else None
-        return keras.layers.Bidirectional(_layer(spec.wrapped, trust, notes, depth + 1),
+        backward = _layer(spec.backward, build, depth + 1) if spec.backward is not None else None
+        return keras.layers.Bidirectional(_layer(spec.wrapped, build, depth + 1),
                                           merge_mode=spec.config.get("merge_mode", "concat"),
                                           backward_layer=backward, name=spec.name)
     name = ALIASES.get(spec.class_name, spec.class_name)
     cls = getattr(keras.layers, name, None)
-    known = isinstance(cls, type) and issubclass(cls, keras.layers.Layer) and name not in OPAQUE
-    if known:
-        return cls(**_kwargs(cls, spec, notes))
-    if trust:
+    if isinstance(cls, type) and issubclass(cls, keras.layers.Layer) and name not in OPAQUE:
+        return cls(**_kwargs(cls, spec, build.notes))
+    if build.trust:
         return _trusted(spec, name)
-    notes.append(f"layer {spec.name!r} ({spec.class_name}) would run code from the model file: "
-                 "replaced by an identity (pass --trust-model-code to run it)")
-    return _identity(spec)
+    build.notes.append(f"layer {spec.name!r} ({spec.class_name}) would run code from the model file: "
+                       "replaced by an identity (pass --trust-model-code to run it)")
+    build.identities[spec.name] = spec.config.get("output_shape")
+    return keras.layers.Identity(name=spec.name)
 
 
 def _kwargs(cls, spec: LayerSpec, notes: list[str]) -> dict:
@@ -160,22 +177,11 @@ def _trusted(spec: LayerSpec, name: str):
     return cls.from_config(config)
 
 
-def _identity(spec: LayerSpec):
-    import keras
-
-    layer = keras.layers.Identity(name=spec.name)
-    layer._probe_declared_shape = spec.config.get("output_shape")
-    return layer
-
-
-def _check_identity(spec: LayerSpec, layer, args: list) -> None:
-    if not hasattr(layer, "_probe_declared_shape"):
-        return
+def _check_identity(spec: LayerSpec, declared, args: list) -> None:
     reason = f"layer {spec.name!r} ({spec.class_name}) runs code from the model file"
     if len(args) != 1:
         raise BuildError(f"{reason} and takes {len(args)} inputs, so it cannot be replaced by an identity; "
                          "pass --trust-model-code to run it")
-    declared = layer._probe_declared_shape
     if isinstance(declared, (list, tuple)) and tuple(declared) != tuple(args[0].shape[1:]):
         raise BuildError(f"{reason} and changes the shape {tuple(args[0].shape[1:])} -> {tuple(declared)}, "
                          "so it cannot be replaced by an identity; pass --trust-model-code to run it")
@@ -186,8 +192,10 @@ def _fold_class():
     import keras
     from keras import ops
 
-    class FoldedTimeDistributed(keras.layers.Wrapper):
-        """TimeDistributed by folding the frames into the batch: (N, T, ...) -> (N*T, ...)."""
+    class TimeDistributed(keras.layers.Wrapper):
+        """TimeDistributed by folding the frames into the batch: (N, T, ...) -> (N*T, ...).
+
+        The class name is Keras' own, so that saved weights (filed by class name) load into it."""
 
         def build(self, input_shape):
             super().build((None, *input_shape[2:]))
@@ -201,7 +209,7 @@ def _fold_class():
             outputs = self.layer(ops.reshape(inputs, (-1, *inputs.shape[2:])), training=training)
             return ops.reshape(outputs, (-1, frames, *outputs.shape[1:]))
 
-    return FoldedTimeDistributed
+    return TimeDistributed
 
 
 def load_saved_weights(model, path: str, graph: GraphSpec, trust: bool) -> str:

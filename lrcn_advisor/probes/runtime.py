@@ -160,16 +160,21 @@ def _resident_peak_bytes() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale
 
 
-def gradient_norms(model, loss, x: np.ndarray, y: np.ndarray, backend: str) -> dict[str, float]:
-    """L2 norm of the loss gradient per top-level layer, on one batch in training mode."""
+def gradient_norms(model, loss, x: np.ndarray, y: np.ndarray, backend: str, scale: float = 1.0) -> dict[str, float]:
+    """L2 norm of the loss gradient per top-level layer, on one batch in training mode; the loss is
+    multiplied by `scale` for the backward pass and the norms divided by it."""
     variables = model.trainable_variables
-    grads = _GRADIENTS[backend](model, loss, variables, x, y)
+
+    def scaled(y_true, y_pred):
+        return loss(y_true, y_pred) * scale
+    grads = _GRADIENTS[backend](model, scaled, variables, x, y)
     index = {id(v): i for i, v in enumerate(variables)}
     norms = {}
     for layer in model.layers:
         parts = [grads[index[id(v)]] for v in layer.trainable_variables if id(v) in index]
         if parts:
-            norms[layer.name] = float(np.sqrt(sum(float(np.sum(np.square(g))) for g in parts)))
+            total = sum(float(np.sum(np.square(g, dtype=np.float64))) for g in parts)
+            norms[layer.name] = float(np.sqrt(total)) / scale
     return norms
 
 

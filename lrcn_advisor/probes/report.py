@@ -1,0 +1,68 @@
+"""What a probe suite returns: variants with their runs, and verdicts (JSON-ready via to_dict)."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+from .train import RunRecord
+
+
+@dataclass
+class VariantResult:
+    id: str
+    description: str
+    edit: str | None
+    params: int
+    macs: int
+    runs: list[RunRecord] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return {"id": self.id, "description": self.description, "edit": self.edit, "params": self.params,
+                "macs": self.macs, "runs": [_run(run) for run in self.runs], "notes": self.notes}
+
+
+def _run(run: RunRecord) -> dict:
+    data = {"seed": run.seed, "epochs": [asdict(epoch) for epoch in run.epochs], "wall_s": run.wall_s,
+            "cached": run.cached}
+    if run.error:
+        data["error"] = run.error
+    return data
+
+
+@dataclass
+class Verdict:
+    rule: str            # a rule id, or guide:<question> for the guide's general questions
+    layers: list[str]
+    variant: str | None
+    verdict: str         # supported | not supported | inconclusive
+    metric: str
+    effect_mean: float | None
+    ci_low: float | None
+    ci_high: float | None
+    n: int
+    cost_change: dict    # params and macs: variant minus baseline; step_time_ratio: variant / baseline
+    explanation: str
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class ProbeReport:
+    status: str                          # ran | skipped | failed
+    reason: str = ""
+    smoke: bool = False                  # a CPU run: tiny budget, a check that probes work
+    device: str = ""
+    backend: str = ""
+    data: dict | None = None             # source, description, caveat
+    budget: dict | None = None
+    seeds: list[int] = field(default_factory=list)
+    variants: list[VariantResult] = field(default_factory=list)
+    verdicts: list[Verdict] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return {"status": self.status, "reason": self.reason, "smoke": self.smoke, "device": self.device,
+                "backend": self.backend, "data": self.data, "budget": self.budget, "seeds": self.seeds,
+                "variants": [variant.to_dict() for variant in self.variants],
+                "verdicts": [verdict.to_dict() for verdict in self.verdicts], "notes": self.notes}
