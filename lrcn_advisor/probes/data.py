@@ -85,8 +85,18 @@ def even_indices(available: int, wanted: int) -> np.ndarray:
     return np.linspace(0, available - 1, wanted).round().astype(int)
 
 
+_PRELOADED: dict[DataSpec, Dataset] = {}
+
+
+def preload(spec: DataSpec, data: Dataset) -> None:
+    """Use `data` for `spec` in this process (a cluster worker gets it from the object store)."""
+    _PRELOADED[spec] = data
+
+
 @functools.lru_cache(maxsize=2)
 def _load(spec: DataSpec) -> Dataset:
+    if spec in _PRELOADED:
+        return _PRELOADED[spec]
     loaders = {"generated": _generated, "npz": _npz, "videos": _videos}
     return loaders[spec.source](spec)
 

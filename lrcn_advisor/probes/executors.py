@@ -5,6 +5,8 @@ tasks in this process (LocalExecutor) or elsewhere.
 """
 from __future__ import annotations
 
+import os
+import socket
 from typing import Callable, Protocol, Sequence
 
 from ..errors import ConfigError
@@ -22,10 +24,15 @@ class LocalExecutor:
 
     def map(self, tasks: Sequence[Task], on_result: OnResult) -> None:
         for task in tasks:
-            on_result(task, run_task(task))
+            record = run_task(task)
+            record.worker = f"{socket.gethostname()}/pid {os.getpid()}"
+            on_result(task, record)
 
 
-def make_executor(name: str) -> Executor:
+def make_executor(name: str, ray_address: str | None = None) -> Executor:
     if name == "local":
         return LocalExecutor()
+    if name == "ray":
+        from .ray_executor import RayExecutor
+        return RayExecutor(ray_address)
     raise ConfigError(f"unknown probe executor {name!r}")

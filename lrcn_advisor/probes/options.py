@@ -8,7 +8,7 @@ from pathlib import Path
 from ..errors import ConfigError
 
 MODES = ("on", "off", "auto")
-EXECUTORS = ("local",)
+EXECUTORS = ("local", "ray")
 DEFAULT_BUDGET = {"gpu": "300steps", "cpu": "30steps"}
 _TIME_UNITS = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600}
 

@@ -23,7 +23,7 @@ class VariantResult:
 
 def _run(run: RunRecord) -> dict:
     data = {"seed": run.seed, "epochs": [asdict(epoch) for epoch in run.epochs], "wall_s": run.wall_s,
-            "cached": run.cached}
+            "cached": run.cached, "executor": run.executor, "worker": run.worker, "attempts": run.attempts}
     if run.error:
         data["error"] = run.error
     return data

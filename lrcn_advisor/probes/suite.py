@@ -138,7 +138,7 @@ class _Suite:
             self.walls.append(record.wall_s)
             self._tick(f"{task.variant} seed {task.seed}")
         try:
-            make_executor(self.opts.executor).map(pending, on_result)
+            make_executor(self.opts.executor, self.opts.ray_address).map(pending, on_result)
         except KeyboardInterrupt:
             return runs, True
         return runs, False

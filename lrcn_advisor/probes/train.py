@@ -75,6 +75,9 @@ class RunRecord:
     notes: list[str] = field(default_factory=list)
     error: str = ""
     cached: bool = False
+    executor: str = "local"            # which executor ran it
+    worker: str = ""                   # where: host/pid (local) or the Ray node and worker
+    attempts: int = 1
 
     def to_dict(self) -> dict:
         return asdict(self)
