@@ -45,6 +45,27 @@ def render(data: dict, console: Console, *, verbose: bool = False) -> None:
         if layer["note"] and layer["status"] == "ok":
             console.print(Text(f"note: `{inert(layer['name'])}`: {inert(layer['note'])}", style="dim"))
     render_findings(data, console, verbose=verbose)
+    render_probes(data.get("probes"), console)
+
+
+def render_probes(probes: dict | None, console: Console) -> None:
+    if not probes:
+        return
+    if probes["status"] != "ran":
+        console.print(Text(f"\nProbes {probes['status']}: {inert(probes['reason'])}", style="dim"))
+        return
+    label = "CPU smoke run" if probes["smoke"] else "GPU run"
+    console.print(Text(f"\nProbes ({label}, {probes['device']}, {probes['backend']}, seeds {probes['seeds']}, "
+                       f"{probes['budget']['steps']} steps per run; data: {probes['data']['source']})", style="bold"))
+    for verdict in probes["verdicts"]:
+        effect = ""
+        if verdict.get("effect_mean") is not None:
+            effect = f" {verdict['metric']} {verdict['effect_mean']:+.3f}"
+            if verdict.get("ci_low") is not None:
+                effect += f" (95% CI {verdict['ci_low']:+.3f} to {verdict['ci_high']:+.3f}, n={verdict['n']})"
+        console.print(Text(f"  {verdict['verdict']:14} {verdict['rule']} via {verdict['variant']}:{effect}"))
+    if probes["data"].get("caveat"):
+        console.print(Text(f"  {inert(probes['data']['caveat'])}", style="dim"))
 
 
 def render_findings(data: dict, console: Console, *, verbose: bool = False) -> None:
