@@ -273,10 +273,24 @@ def _verdict(verdict: dict) -> dict:
     view["layers"] = [str(name) for name in view["layers"] or []]
     for key in ("rule", "variant", "verdict", "metric", "explanation"):
         view[key] = "" if view[key] is None else str(view[key])
-    cost = view["cost_change"]
-    view["cost_change"] = "" if cost is None else cost if isinstance(cost, str) else _evidence_value(cost)
+    view["cost_change"] = _cost_change(view["cost_change"])
     view["tone"] = verdict_tone(view["verdict"])
     return view
+
+
+def _cost_change(cost) -> str:
+    """'params +122,880 · MACs +205,946,880 · step time ×2.70' from the verdict's cost_change."""
+    if not cost:
+        return ""
+    if not isinstance(cost, dict):
+        return _evidence_value(cost)
+    parts = []
+    for key, label in (("params", "params"), ("macs", "MACs")):
+        if isinstance(cost.get(key), int):
+            parts.append(f"{label} {cost[key]:+,}")
+    if isinstance(cost.get("step_time_ratio"), (int, float)):
+        parts.append(f"step time ×{cost['step_time_ratio']:.2f}")
+    return " · ".join(parts) or _evidence_value(cost)
 
 
 def verdict_tone(verdict) -> str:

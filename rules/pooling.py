@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from lrcn_advisor import edits
 from lrcn_advisor.analyze import reanalyse
+from lrcn_advisor.errors import InputError
 
 from .base import Hit, Option, rule
 from .view import (feature_stack, fmt_int, frame_hw, map_hw, pair, recurrent_input_features,
@@ -42,7 +43,7 @@ def _shrink_plan(ir, target: int):
         sizes[victim.name] = max(1, largest // 2)
         try:
             current = reanalyse(ir, _pool_edit(sizes, "")(ir.graph))
-        except Exception:
+        except (InputError, KeyError, ValueError):
             return None
     return None
 
@@ -82,7 +83,6 @@ def feature_map_collapse(ir, opts):
     sizes, after_ir, after_stack = plan
     order = [p.name for p in stack.pools]
     sizes = dict(sorted(sizes.items(), key=lambda item: order.index(item[0])))
-    changed = ", ".join(f"`{name}`" for name in sizes)
     old = {p.name: pair(p.config.get("pool_size"), 2)[0] for p in stack.pools}
     parts = "; ".join(f"{old[n]}x{old[n]} -> {s}x{s} at `{n}`" for n, s in sizes.items())
     after = _features(after_ir)
