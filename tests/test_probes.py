@@ -104,7 +104,7 @@ def test_budget_parses_steps_and_times():
 
 
 @pytest.mark.parametrize("field,value,message", [("mode", "sometimes", "--probes"), ("seeds", 0, "--seeds"),
-                                                 ("executor", "ray", "executor"), ("budget", "soon", "budget")])
+                                                 ("executor", "slurm", "executor"), ("budget", "soon", "budget")])
 def test_bad_options_are_config_errors(field, value, message):
     with pytest.raises(ConfigError, match=message):
         ProbeOptions(**{field: value}).validate()
