@@ -210,22 +210,20 @@ def render(documents: list[dict], fmt: str, settings) -> str:
 
 
 def _emit(documents, fmt, output, models, verbose, settings) -> None:
-    if fmt == "table" and not output:
-        from rich.console import Console
-
-        from reports.table import render as table
-        console = Console(width=max(120, Console().width), highlight=False, soft_wrap=False)
-        for document in documents:
-            table(document, console, verbose=verbose)
-        return
     if fmt == "table":
+        import io
+
         from rich.console import Console
 
         from reports.table import render as table
-        console = Console(record=True, width=140, file=open(os.devnull, "w"), highlight=False)
+        if output:  # plain text, fixed width, for a file
+            console = Console(record=True, width=140, file=io.StringIO(), highlight=False)
+        else:
+            console = Console(width=max(120, Console().width), highlight=False, soft_wrap=False)
         for document in documents:
             table(document, console, verbose=verbose)
-        _write(Path(output), console.export_text(), models)
+        if output:
+            _write(Path(output), console.export_text(), models)
         return
     text = render(documents, fmt, settings)
     if output:
