@@ -39,7 +39,7 @@ def main() -> None:
 
 
 def _settings(paths, config_path, cli: dict):
-    from rules import REGISTRY
+    from lrcn_advisor.rules import REGISTRY
 
     from .config import check_fail_on, find_config, load_settings
 
@@ -143,7 +143,7 @@ def _check(paths, fmt, output, frames, html_path, no_html, json_path, sarif_path
     models = expand_paths(list(paths))
     prefetch(models)  # HDF5 files are read by child processes while the rest of the tool imports
 
-    from reports.json_report import result_to_dict
+    from lrcn_advisor.reports.json_report import result_to_dict
 
     from .baseline import apply_baseline, load_baseline, write_baseline
     from .pipeline import analyse_file
@@ -176,7 +176,7 @@ def _check(paths, fmt, output, frames, html_path, no_html, json_path, sarif_path
         if path:
             _write(Path(path), render(documents, extra_fmt, settings), models)
     if fmt == "github" and os.environ.get("GITHUB_STEP_SUMMARY"):
-        from reports.markdown import render_summary
+        from lrcn_advisor.reports.markdown import render_summary
         _append_summary(Path(os.environ["GITHUB_STEP_SUMMARY"]), render_summary(documents, settings.fail_on))
     if not no_html:
         _write_html(documents, html_path, models)
@@ -190,21 +190,21 @@ def _check(paths, fmt, output, frames, html_path, no_html, json_path, sarif_path
 
 def render(documents: list[dict], fmt: str, settings) -> str:
     if fmt == "json":
-        from reports.json_report import dumps
+        from lrcn_advisor.reports.json_report import dumps
         return dumps(documents[0] if len(documents) == 1 else {"schema_version": documents[0]["schema_version"]
                                                                 if documents else "1.0", "models": documents})
     if fmt == "sarif":
-        from reports.sarif import render as sarif
+        from lrcn_advisor.reports.sarif import render as sarif
         return sarif(documents)
     if fmt == "github":
-        from reports.github import render as github
+        from lrcn_advisor.reports.github import render as github
         return github(documents)
     if fmt == "junit":
-        from reports.junit import render as junit
-        from rules import REGISTRY
+        from lrcn_advisor.reports.junit import render as junit
+        from lrcn_advisor.rules import REGISTRY
         return junit(documents, settings.fail_on, [rule for rule in sorted(REGISTRY) if settings.enabled(rule)])
     if fmt == "markdown":
-        from reports.markdown import render as markdown
+        from lrcn_advisor.reports.markdown import render as markdown
         return markdown(documents, settings.fail_on)
     raise ConfigError(f"unknown format {fmt!r}")
 
@@ -215,7 +215,7 @@ def _emit(documents, fmt, output, models, verbose, settings) -> None:
 
         from rich.console import Console
 
-        from reports.table import render as table
+        from lrcn_advisor.reports.table import render as table
         if output:  # plain text, fixed width, for a file
             console = Console(record=True, width=140, file=io.StringIO(), highlight=False)
         else:
@@ -246,7 +246,7 @@ def _append_summary(path: Path, text: str) -> None:
 
 
 def _write_html(documents, html_path, models) -> None:
-    from reports.html import render as html
+    from lrcn_advisor.reports.html import render as html
 
     for document, model in zip(documents, models):
         if html_path and len(documents) == 1 and not str(html_path).endswith(("/", os.sep)):
@@ -276,7 +276,7 @@ def _run_probes(results, mode, data_path, budget, seeds, from_weights, trust, ex
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "markdown"]), default="table")
 def list_rules(fmt):
     """List every rule: id, name, block, severity and title."""
-    from rules import all_rules
+    from lrcn_advisor.rules import all_rules
 
     catalogue = all_rules()
     if fmt == "json":
@@ -302,7 +302,7 @@ def _rule_dict(rule) -> dict:
 @click.argument("rule_id")
 def explain(rule_id):
     """Explain one rule: what it checks, why it matters, an example, the fix and its options."""
-    from rules import get_rule
+    from lrcn_advisor.rules import get_rule
 
     from .docs import explain_text
 

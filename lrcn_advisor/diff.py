@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import json
 
-from reports.markdown import md
-from reports.text import delta, inert
+from lrcn_advisor.reports.markdown import md
+from lrcn_advisor.reports.text import delta, inert
 
 from .config import Settings
 from .result import SEVERITY_RANK, Finding, Result

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import textwrap
 
-from rules import Rule, all_rules
+from lrcn_advisor.rules import Rule, all_rules
 
 
 def explain_text(rule: Rule) -> str:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from rules import REGISTRY, Rule
+from lrcn_advisor.rules import REGISTRY, Rule
 
 from .analyze import reanalyse
 from .config import Settings

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import jsonschema
 import pytest
-from rules import REGISTRY
+from lrcn_advisor.rules import REGISTRY
 
 from ci_models import HOSTILE_DROPOUT, HOSTILE_HEAD, assert_inert_markdown, check, cli, models, place, repo  # noqa: F401
 

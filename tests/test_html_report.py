@@ -138,7 +138,7 @@ def test_deterministic_apart_from_timestamp(models, reports, tmp_path):
 
 
 def test_render_is_pure(reports):
-    from reports.html import render
+    from lrcn_advisor.reports.html import render
     document = reports["classic_lrcn"]["document"]
     moment = datetime(2024, 5, 6, 7, 8, 9, tzinfo=timezone.utc)
     assert render(document, now=moment) == render(copy.deepcopy(document), now=moment)
@@ -146,7 +146,7 @@ def test_render_is_pure(reports):
 
 
 def test_source_date_epoch(reports, monkeypatch):
-    from reports.html import render
+    from lrcn_advisor.reports.html import render
     monkeypatch.setenv("SOURCE_DATE_EPOCH", "0")
     assert '<time datetime="1970-01-01T00:00:00Z">' in render(reports["classic_lrcn"]["document"])
 
@@ -172,7 +172,7 @@ def _probes(document: dict, status: str = "ran") -> dict:
 
 
 def test_probe_verdicts_beside_findings(reports):
-    from reports.html import render
+    from lrcn_advisor.reports.html import render
     document = copy.deepcopy(reports["hostile_names"]["document"])
     document["probes"] = _probes(document)
     text = render(document, now=datetime(2024, 1, 1, tzinfo=timezone.utc))
@@ -190,7 +190,7 @@ def test_probe_verdicts_beside_findings(reports):
 
 @pytest.mark.parametrize("status", ["skipped", None])
 def test_probes_not_run(reports, status):
-    from reports.html import render
+    from lrcn_advisor.reports.html import render
     document = copy.deepcopy(reports["classic_lrcn"]["document"])
     document["probes"] = None if status is None else {"status": "skipped", "reason": "no GPU visible"}
     text = render(document, now=datetime(2024, 1, 1, tzinfo=timezone.utc))
@@ -202,7 +202,7 @@ def test_probes_not_run(reports, status):
 # ---------------------------------------------------------------- layout and charts (units)
 
 def test_large_flat_model_draws_blocks():
-    from reports.diagram import MAX_LAYER_NODES, layout
+    from lrcn_advisor.reports.diagram import MAX_LAYER_NODES, layout
     count = MAX_LAYER_NODES + 20
     layers = [{"name": f"l{i}", "class": "Conv2D", "inner_class": None, "kind": "conv",
                "inputs": [f"l{i - 1}"] if i else ["in"], "output_shape": [None, 8, 8, 4], "params": 1, "macs": 1,
@@ -217,7 +217,7 @@ def test_large_flat_model_draws_blocks():
 
 
 def test_branches_sit_side_by_side():
-    from reports.diagram import layout
+    from lrcn_advisor.reports.diagram import layout
     shape = [None, 4, 8]
     layers = [{"name": n, "class": c, "inner_class": None, "kind": "x", "inputs": i, "output_shape": shape,
                "params": 0, "macs": 0, "block": "b", "status": "ok", "children": []}
@@ -231,7 +231,7 @@ def test_branches_sit_side_by_side():
 
 
 def test_chart_svg_is_clean_and_stable():
-    from reports import charts
+    from lrcn_advisor.reports import charts
     blocks = [{"id": "conv1", "label": "<b>x</b>", "params": 10, "macs": 1000},
               {"id": "head", "label": "Head", "params": 5, "macs": 0}]
     one = charts.block_bars(blocks, {"conv1": "#123456"}, "macs", "t1", "MACs")
@@ -336,7 +336,7 @@ def test_in_chromium(browser, reports, name, javascript):
 
 
 def test_probe_section_in_chromium(browser, reports, tmp_path):
-    from reports.html import render
+    from lrcn_advisor.reports.html import render
     document = copy.deepcopy(reports["hostile_names"]["document"])
     document["probes"] = _probes(document)
     path = tmp_path / "probes.html"

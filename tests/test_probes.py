@@ -111,7 +111,7 @@ def test_bad_options_are_config_errors(field, value, message):
 
 
 def test_every_rule_probe_names_a_probe_kind():
-    from rules import all_rules
+    from lrcn_advisor.rules import all_rules
     named = {rule.probe for rule in all_rules() if rule.probe}
     assert named <= set(PROBE_KINDS)
     for kind in PROBE_KINDS.values():

@@ -15,7 +15,7 @@ from lrcn_advisor.engine import run_rules
 from lrcn_advisor.errors import ConfigError
 from lrcn_advisor.load import load_model
 from lrcn_advisor.pipeline import analyse_file
-from rules import REGISTRY, all_rules
+from lrcn_advisor.rules import REGISTRY, all_rules
 
 
 def _key(finding):

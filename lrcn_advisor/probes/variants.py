@@ -9,8 +9,8 @@ import json
 import math
 from dataclasses import dataclass, field
 
-from rules import get_rule
-from rules.view import before_recurrent, feature_stack, pair, recurrent_layers
+from lrcn_advisor.rules import get_rule
+from lrcn_advisor.rules.view import before_recurrent, feature_stack, pair, recurrent_layers
 
 from .. import edits
 from ..analyze import reanalyse

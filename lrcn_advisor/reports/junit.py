@@ -10,7 +10,7 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 
 from lrcn_advisor.result import SEVERITY_RANK
-from rules import REGISTRY
+from lrcn_advisor.rules import REGISTRY
 
 from .text import inert
 

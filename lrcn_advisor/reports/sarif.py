@@ -12,7 +12,7 @@ from pathlib import PurePosixPath
 from urllib.parse import quote
 
 from lrcn_advisor import __version__
-from rules import all_rules
+from lrcn_advisor.rules import all_rules
 
 from .markdown import active
 from .text import inert

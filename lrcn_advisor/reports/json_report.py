@@ -7,7 +7,7 @@ import math
 from lrcn_advisor import __version__
 from lrcn_advisor.ir import LayerInfo
 from lrcn_advisor.result import Result
-from rules import REGISTRY
+from lrcn_advisor.rules import REGISTRY
 
 SCHEMA_VERSION = "1.0"
 CONVENTION = ("Parameters: Keras count_params() (non-trainable included; ONNX: initialiser elements, shared "

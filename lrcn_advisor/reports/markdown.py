@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 
 from lrcn_advisor.result import SEVERITY_RANK
-from rules import REGISTRY
+from lrcn_advisor.rules import REGISTRY
 
 from .text import inert, macs, num, pct
 
