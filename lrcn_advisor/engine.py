@@ -40,7 +40,7 @@ def _finding(ir: ModelIR, rule: Rule, hit, settings: Settings, today: dt.date) -
     severity = settings.severity.get(rule.id) or hit.severity or rule.severity
     finding = Finding(rule=rule.id, name=rule.name, severity=severity, block=rule.block,
                       layers=list(hit.layers), message=hit.message, fix=hit.fix,
-                      evidence=dict(hit.evidence), edit=hit.edit)
+                      evidence=dict(hit.evidence), edit=hit.edit, probe=rule.probe)
     if hit.edit is not None:
         finding.cost = cost_effect(ir, hit.edit)
     for suppression in settings.suppress:

@@ -36,6 +36,7 @@ class Finding:
     fix: str
     evidence: dict[str, Any] = field(default_factory=dict)
     edit: Edit | None = None  # the fix as an architecture change (probes train it)
+    probe: str | None = None  # the rule's probe kind (lrcn_advisor.probes.kinds), so probes need no catalogue
     cost: CostEffect | None = None
     suppressed: str = ""      # reason, when a suppression in config matched
     in_baseline: bool = False

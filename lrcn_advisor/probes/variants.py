@@ -9,8 +9,7 @@ import json
 import math
 from dataclasses import dataclass, field
 
-from lrcn_advisor.rules import get_rule
-from lrcn_advisor.rules.view import before_recurrent, feature_stack, pair, recurrent_layers
+from lrcn_advisor.ir_view import before_recurrent, feature_stack, pair, recurrent_layers
 
 from .. import edits
 from ..analyze import reanalyse
@@ -52,8 +51,7 @@ def graph_hash(graph: GraphSpec) -> str:
 
 
 def probe_kind(finding: Finding) -> str | None:
-    rule = get_rule(finding.rule)
-    return rule.probe if rule is not None and rule.probe in PROBE_KINDS else None
+    return finding.probe if finding.probe in PROBE_KINDS else None
 
 
 def build_variants(ir: ModelIR, findings: list[Finding]) -> tuple[list[Variant], list[Unprobed]]:

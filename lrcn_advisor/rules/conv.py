@@ -5,7 +5,7 @@ from lrcn_advisor import edits
 
 from .base import Hit, Option, rule
 from .dropout import has_dropout
-from .view import before_recurrent, feature_stack, fmt_int, fmt_macs, frame_hw, pair, pct, share, side
+from lrcn_advisor.ir_view import before_recurrent, feature_stack, fmt_int, fmt_macs, frame_hw, pair, pct, share, side
 
 GUIDE = "1. Conv2D layer (convolutional layer)"
 REGULARISERS = {"Dropout", "SpatialDropout2D", "SpatialDropout3D", "GaussianDropout", "GaussianNoise",

@@ -4,7 +4,7 @@ from __future__ import annotations
 from lrcn_advisor import edits
 
 from .base import Hit, Option, rule
-from .view import before_recurrent, dense_before, fmt_int, output_layers, recurrent_layers
+from lrcn_advisor.ir_view import before_recurrent, dense_before, fmt_int, output_layers, recurrent_layers
 
 GUIDE = "3. Dropout layer (regularisation technique)"
 RATE_CLASSES = {"Dropout", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D", "GaussianDropout",

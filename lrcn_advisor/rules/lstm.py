@@ -4,7 +4,7 @@ from __future__ import annotations
 from lrcn_advisor import edits
 
 from .base import Hit, Option, rule
-from .view import consumers, fmt_int, fmt_macs, pct, recurrent_input_features, recurrent_layers, share
+from lrcn_advisor.ir_view import consumers, fmt_int, fmt_macs, pct, recurrent_input_features, recurrent_layers, share
 
 GUIDE = "4. LSTM (recurrent layer in LRCN)"
 SEQUENCE_CONSUMERS = {"recurrent", "attention", "pool", "dropout", "masking", "norm", "merge"}

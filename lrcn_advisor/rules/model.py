@@ -4,7 +4,7 @@ from __future__ import annotations
 from lrcn_advisor import edits
 
 from .base import Hit, rule
-from .view import before_recurrent, dense_before, output_layers, recurrent_layers
+from lrcn_advisor.ir_view import before_recurrent, dense_before, output_layers, recurrent_layers
 
 GUIDE = "LRCN structure (introduction and final thoughts)"
 

@@ -6,7 +6,7 @@ from lrcn_advisor.analyze import reanalyse
 from lrcn_advisor.errors import InputError
 
 from .base import Hit, Option, rule
-from .view import (feature_stack, fmt_int, frame_hw, map_hw, pair, recurrent_input_features,
+from lrcn_advisor.ir_view import (feature_stack, fmt_int, frame_hw, map_hw, pair, recurrent_input_features,
                    recurrent_layers, share, pct, side)
 
 GUIDE = "2. Pooling layer (MaxPooling or AveragePooling)"
