@@ -9,6 +9,9 @@ import click
 
 from . import __version__
 from .errors import AdvisorError, ConfigError
+from .option_types import COUNT, FRAMES, GROWTH, SECONDS
+from .safe_text import inert
+from .watchdog import DEFAULT_SECONDS, Watchdog
 
 FORMATS = ("table", "json", "github", "markdown", "sarif", "junit")
 FAIL_ON = ("error", "warning", "info", "never")
@@ -23,9 +26,28 @@ class DefaultGroup(click.Group):
             args = ["check", *args]
         return super().parse_args(ctx, args)
 
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        """Click's own handling, except that a bad option is one line on stderr (exit 2)."""
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode, **extra)
+        try:
+            return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except click.exceptions.NoArgsIsHelpError as error:
+            error.show()
+            sys.exit(error.exit_code)
+        except click.UsageError as error:
+            fail(error.format_message())
+            sys.exit(2)
+        except click.ClickException as error:
+            error.show()
+            sys.exit(error.exit_code)
+        except click.Abort:
+            fail("interrupted")
+            sys.exit(2)
+
 
 def fail(message: str) -> None:
-    click.echo(f"lrcn-advise: error: {message}", err=True)
+    click.echo(f"lrcn-advise: error: {inert(message, 2000)}", err=True)
 
 
 @click.group(cls=DefaultGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -61,25 +83,12 @@ def _settings(paths, config_path, cli: dict):
     return settings
 
 
-def _positive_int(ctx, param, value):
-    if value is None:
-        return None
-    text = str(value).replace("_", "").replace(",", "")
-    try:
-        number = int(float(text)) if "e" in text.lower() else int(text)
-    except ValueError:
-        raise click.BadParameter(f"{value!r} is not a number") from None
-    if number <= 0:
-        raise click.BadParameter("must be positive")
-    return number
-
-
 @main.command("check")
 @click.argument("paths", nargs=-1, required=True)
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True,
               help="What to print on stdout.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write the --format output to FILE.")
-@click.option("--frames", callback=_positive_int, help="Time steps per clip (sets an unknown or overrides T).")
+@click.option("--frames", callback=FRAMES, help="Time steps per clip (sets an unknown or overrides T).")
 @click.option("--html", "html_path", type=click.Path(), help="HTML report path (default lrcn-reports/<file>.html).")
 @click.option("--no-html", is_flag=True, help="Do not write the HTML report.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Also write JSON to FILE.")
@@ -94,9 +103,11 @@ def _positive_int(ctx, param, value):
 @click.option("--baseline", "baseline_path", type=click.Path(dir_okay=False), help="Report only findings not in FILE.")
 @click.option("--write-baseline", "write_baseline_path", type=click.Path(dir_okay=False),
               help="Record the current findings in FILE and exit 0.")
-@click.option("--max-params", callback=_positive_int, help="Fail when total parameters exceed N.")
-@click.option("--max-macs", callback=_positive_int, help="Fail when total MACs per clip exceed N.")
-@click.option("--train-samples", callback=_positive_int, help="Training clips, for the params-vs-data rule.")
+@click.option("--max-params", callback=COUNT, help="Fail when total parameters exceed N.")
+@click.option("--max-macs", callback=COUNT, help="Fail when total MACs per clip exceed N.")
+@click.option("--train-samples", callback=COUNT, help="Training clips, for the params-vs-data rule.")
+@click.option("--max-seconds", callback=SECONDS, default=str(DEFAULT_SECONDS), show_default=True,
+              help="Stop with an error when reading and analysing one model takes longer (the reports too).")
 @click.option("--probes", type=click.Choice(["on", "off", "auto"]), default="auto", show_default=True,
               help="Verify findings with short training runs (auto: only when a GPU is visible).")
 @click.option("--data", "data_path", type=click.Path(exists=True), help="Probe data: folder of class folders or .npz.")
@@ -110,8 +121,8 @@ def _positive_int(ctx, param, value):
 @click.option("-v", "--verbose", is_flag=True, help="Show each finding's reasoning.")
 def check(paths, fmt, output, frames, html_path, no_html, json_path, sarif_path, junit_path, markdown_path,
           fail_on, exit_zero, select, ignore, config_path, baseline_path, write_baseline_path, max_params,
-          max_macs, train_samples, probes, data_path, probe_budget, seeds, from_weights, trust_model_code,
-          executor, ray_address, cache_dir, verbose):
+          max_macs, train_samples, max_seconds, probes, data_path, probe_budget, seeds, from_weights,
+          trust_model_code, executor, ray_address, cache_dir, verbose):
     """Analyse model files (paths, folders or globs) and report findings."""
     options = dict(locals())
     sys.exit(_guarded(lambda: _check(**options)))
@@ -136,9 +147,9 @@ def _guarded(action) -> int:
 
 def _check(paths, fmt, output, frames, html_path, no_html, json_path, sarif_path, junit_path, markdown_path,
            fail_on, exit_zero, select, ignore, config_path, baseline_path, write_baseline_path, max_params,
-           max_macs, train_samples, probes, data_path, probe_budget, seeds, from_weights, trust_model_code,
-           executor, ray_address, cache_dir, verbose) -> int:
-    from .load import expand_paths, prefetch
+           max_macs, train_samples, max_seconds, probes, data_path, probe_budget, seeds, from_weights,
+           trust_model_code, executor, ray_address, cache_dir, verbose) -> int:
+    from .load import cancel_prefetch, expand_paths, prefetch
 
     models = expand_paths(list(paths))
     prefetch(models)  # HDF5 files are read by child processes while the rest of the tool imports
@@ -152,9 +163,11 @@ def _check(paths, fmt, output, frames, html_path, no_html, json_path, sarif_path
                                                   max_macs=max_macs, frames=frames, train_samples=train_samples,
                                                   fail_on=fail_on))
     results, failed = [], False
+    watchdog = Watchdog(max_seconds, on_expire=cancel_prefetch)
     for path in models:
         try:
-            results.append(analyse_file(path, settings))
+            with watchdog.watch(str(path)):
+                results.append(analyse_file(path, settings))
         except AdvisorError as error:
             fail(str(error))
             failed = True
@@ -162,24 +175,25 @@ def _check(paths, fmt, output, frames, html_path, no_html, json_path, sarif_path
         return 2
     if write_baseline_path:
         count = write_baseline(Path(write_baseline_path), results, models)
-        click.echo(f"lrcn-advise: wrote {count} finding(s) to baseline {write_baseline_path}", err=True)
+        click.echo(f"lrcn-advise: wrote {count} finding(s) to baseline {inert(write_baseline_path)}", err=True)
         return 2 if failed else 0
     if baseline_path:
         apply_baseline(results, load_baseline(Path(baseline_path)))
     if probes != "off":
         _run_probes(results, probes, data_path, probe_budget, seeds, from_weights, trust_model_code, executor,
                     ray_address, cache_dir, fmt == "table" and not output)
-    documents = [result_to_dict(result) for result in results]
-    _emit(documents, fmt, output, models, verbose, settings)
-    extra = {"json": json_path, "sarif": sarif_path, "junit": junit_path, "markdown": markdown_path}
-    for extra_fmt, path in extra.items():
-        if path:
-            _write(Path(path), render(documents, extra_fmt, settings), models)
-    if fmt == "github" and os.environ.get("GITHUB_STEP_SUMMARY"):
-        from lrcn_advisor.reports.markdown import render_summary
-        _append_summary(Path(os.environ["GITHUB_STEP_SUMMARY"]), render_summary(documents, settings.fail_on))
-    if not no_html:
-        _write_html(documents, html_path, models)
+    with watchdog.watch("writing the reports"):
+        documents = [result_to_dict(result) for result in results]
+        _emit(documents, fmt, output, models, verbose, settings)
+        extra = {"json": json_path, "sarif": sarif_path, "junit": junit_path, "markdown": markdown_path}
+        for extra_fmt, path in extra.items():
+            if path:
+                _write(Path(path), render(documents, extra_fmt, settings), models)
+        if fmt == "github" and os.environ.get("GITHUB_STEP_SUMMARY"):
+            from lrcn_advisor.reports.markdown import render_summary
+            _append_summary(Path(os.environ["GITHUB_STEP_SUMMARY"]), render_summary(documents, settings.fail_on))
+        if not no_html:
+            _write_html(documents, html_path, models)
     if failed:
         return 2
     rank = SEVERITY_RANK.get(settings.fail_on, 99)
@@ -254,7 +268,7 @@ def _write_html(documents, html_path, models) -> None:
         else:
             target = Path(html_path or "lrcn-reports") / f"{model.name}.html"
         _write(target, html(document), models)
-        click.echo(f"lrcn-advise: HTML report: {target}", err=True)
+        click.echo(f"lrcn-advise: HTML report: {inert(target)}", err=True)
 
 
 def _run_probes(results, mode, data_path, budget, seeds, from_weights, trust, executor, ray_address, cache_dir,
@@ -317,10 +331,10 @@ def explain(rule_id):
 @click.argument("old")
 @click.argument("new")
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "markdown"]), default="table")
-@click.option("--frames", callback=_positive_int)
+@click.option("--frames", callback=FRAMES)
 @click.option("--config", "config_path", type=click.Path(dir_okay=False))
-@click.option("--max-params-growth", type=float, help="Fail when params grow by more than this fraction.")
-@click.option("--max-macs-growth", type=float, help="Fail when MACs grow by more than this fraction.")
+@click.option("--max-params-growth", callback=GROWTH, help="Fail when params grow by more than this fraction.")
+@click.option("--max-macs-growth", callback=GROWTH, help="Fail when MACs grow by more than this fraction.")
 @click.option("--fail-on", type=click.Choice(FAIL_ON), help="Fail on new findings at or above this severity.")
 def diff(old, new, fmt, frames, config_path, max_params_growth, max_macs_growth, fail_on):
     """Compare two versions of a model: per-block deltas, new and fixed findings."""

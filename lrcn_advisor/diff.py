@@ -8,7 +8,8 @@ from __future__ import annotations
 import json
 
 from lrcn_advisor.reports.markdown import md
-from lrcn_advisor.reports.text import delta, inert
+from lrcn_advisor.reports.text import delta, inert, inert_tree
+from lrcn_advisor.safe_text import json_escape
 
 from .config import Settings
 from .result import SEVERITY_RANK, Finding, Result
@@ -63,7 +64,8 @@ def _finding(finding: Finding) -> dict:
 
 def render_diff(report: dict, fmt: str) -> str:
     if fmt == "json":
-        return json.dumps(report, indent=2, ensure_ascii=False) + "\n"
+        return json_escape(json.dumps(report, indent=2, ensure_ascii=False)) + "\n"
+    report = inert_tree(report)
     return _markdown(report) if fmt == "markdown" else _table(report)
 
 

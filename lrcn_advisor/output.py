@@ -1,4 +1,10 @@
-"""Writing outputs safely: atomic replacement, never over an input model."""
+"""Writing outputs safely: atomic replacement, never over an input model, never through a symlink.
+
+A checkout that a pull request controls can commit `lrcn-reports` (or `lrcn-reports/x.html`, or the
+SARIF path) as a symlink to a file outside the work tree. So no component of the output path may be a
+symlink: the write is refused with one line. Devices such as /dev/null and /dev/stdout are the
+exception: they are written through, never replaced.
+"""
 from __future__ import annotations
 
 import os
@@ -11,18 +17,18 @@ from .errors import AdvisorError
 def write_atomic(path: Path, text: str, *, protect: list[Path] = ()) -> None:
     """Write `text` to `path` via a temporary file and rename; refuse to overwrite inputs."""
     path = Path(path)
+    if _is_device(path):
+        _write_through(path, text)
+        return
+    _refuse_symlinks(path)
     target = path.resolve()
     for item in protect:
         if target == Path(item).resolve():
             raise AdvisorError(f"{path}: refusing to overwrite an input model file")
     if target.is_dir():
         raise AdvisorError(f"{path}: is a directory")
-    if target.exists() and not target.is_file():  # /dev/null, /dev/stdout, a FIFO: write through, never replace
-        try:
-            with target.open("w", encoding="utf-8", newline="") as stream:
-                stream.write(text)
-        except OSError as error:
-            raise AdvisorError(f"{path}: cannot write ({error.strerror or error})") from None
+    if target.exists() and not target.is_file():  # a FIFO, a device: write through, never replace
+        _write_through(target, text)
         return
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -37,6 +43,38 @@ def write_atomic(path: Path, text: str, *, protect: list[Path] = ()) -> None:
             raise
     except OSError as error:
         raise AdvisorError(f"{path}: cannot write ({error.strerror or error})") from None
+
+
+def _is_device(path: Path) -> bool:
+    """/dev/null, /dev/stdout, /dev/fd/N: a device path, where the symlinks are the system's own."""
+    parts = path.absolute().parts
+    return len(parts) > 2 and parts[1] == "dev"
+
+
+def _write_through(path: Path, text: str) -> None:
+    try:
+        with path.open("w", encoding="utf-8", newline="") as stream:
+            stream.write(text)
+    except OSError as error:
+        raise AdvisorError(f"{path}: cannot write ({error.strerror or error})") from None
+
+
+def _refuse_symlinks(path: Path) -> None:
+    """Refuse when the path, or any folder on it as written, is a symlink.
+
+    A relative path is checked from the current folder down; an absolute one from the root, except
+    the current folder and its parents (where the user chose to work).
+    """
+    here = Path.cwd()
+    current = Path(path.anchor) if path.is_absolute() else Path()
+    for part in path.parts[1:] if path.is_absolute() else path.parts:
+        current = current / part
+        if part in ("", ".") or (current.is_absolute() and (current == here or current in here.parents)):
+            continue
+        if current.is_symlink():
+            where = "is a symlink" if current == path else f"passes through the symlink {current}"
+            raise AdvisorError(f"{path}: refusing to write: the output path {where} "
+                               f"(to {os.readlink(current)}); write to a real folder instead")
 
 
 def _mode(target: Path) -> int:

@@ -11,6 +11,7 @@ from ..ir import ModelIR
 HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 ZIP_MAGIC = b"PK\x03\x04"
 LFS_PREFIX = b"version https://git-lfs.github.com/spec/"
+UTF8_BOM = b"\xef\xbb\xbf"
 MAX_MODEL_BYTES = 8 * 2**30
 MALFORMED = (TypeError, AttributeError, KeyError, ValueError, IndexError, ZeroDivisionError, OverflowError,
              RecursionError)
@@ -34,14 +35,16 @@ def detect_format(path: Path) -> str:
     try:
         with path.open("rb") as handle:
             head = handle.read(512)
+            hdf5 = _has_hdf5_signature(handle, size)
     except OSError as error:
         raise InputError(f"{path}: cannot read ({error.strerror or error})") from None
+    head = head.removeprefix(UTF8_BOM)
     if head.startswith(LFS_PREFIX):
         raise InputError(f"{path}: is a Git LFS pointer, not the model; fetch the real file with "
                          f"`git lfs pull --include=\"{path.name}\"` (in GitHub Actions: "
                          "actions/checkout with `lfs: true`)")
     suffix = path.suffix.lower()
-    if head.startswith(HDF5_MAGIC):
+    if hdf5:
         return "h5"
     if head.startswith(ZIP_MAGIC):
         return "keras"
@@ -54,6 +57,17 @@ def detect_format(path: Path) -> str:
                          "a .keras zip archive nor JSON)")
     raise InputError(f"{path}: unsupported format {suffix or '(no suffix)'}; "
                      "expected .h5, .hdf5, .keras, .json or .onnx")
+
+
+def _has_hdf5_signature(handle, size: int) -> bool:
+    """HDF5's signature is at offset 0 or, after a user block, at 512, 1024, 2048, ... bytes."""
+    offset = 0
+    while offset + len(HDF5_MAGIC) <= size:
+        handle.seek(offset)
+        if handle.read(len(HDF5_MAGIC)) == HDF5_MAGIC:
+            return True
+        offset = 512 if offset == 0 else offset * 2
+    return False
 
 
 def expand_paths(arguments: list[str]) -> list[Path]:
@@ -76,6 +90,12 @@ def expand_paths(arguments: list[str]) -> list[Path]:
             paths.append(Path(argument))
     unique = list(dict.fromkeys(paths))
     return unique
+
+
+def cancel_prefetch() -> None:
+    """End the HDF5 reader processes still running (the run is being stopped)."""
+    from .keras_files import cancel_readers
+    cancel_readers()
 
 
 def prefetch(paths: list[Path]) -> None:

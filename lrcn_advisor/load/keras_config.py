@@ -13,6 +13,7 @@ from ..ir import GraphSpec, LayerSpec, TensorRef
 MODEL_CLASSES = {"Sequential", "Functional", "Model"}
 WRAPPERS = {"TimeDistributed", "Bidirectional"}
 MAX_NESTING = 32
+MAX_NAME_CHARS = 1024  # layer, model and class names: longer ones are refused before anything formats them
 
 
 def graph_from_config(config: Any, *, depth: int = 0) -> GraphSpec:
@@ -36,8 +37,19 @@ def _class_name(entry: dict) -> str:
     name = entry.get("class_name")
     if not isinstance(name, str) or not name:
         raise InputError(f"layer entry without a class name: {_short(entry)}")
+    _check_name(name, "class name")
     # Keras 2 custom objects may be registered as "package>Name".
     return name
+
+
+def _check_name(name: str, what: str) -> str:
+    if len(name) > MAX_NAME_CHARS:
+        raise InputError(f"{what} {name[:40]!r}... is {len(name):,} characters long (limit {MAX_NAME_CHARS:,})")
+    return name
+
+
+def _model_name(body: dict, default: str) -> str:
+    return _check_name(str(body.get("name") or default)[:MAX_NAME_CHARS + 1], "model name")
 
 
 def _short(value: Any) -> str:
@@ -53,7 +65,7 @@ def _layer_list(body: dict) -> list:
 
 
 def _sequential(body: dict, outer: dict, depth: int) -> GraphSpec:
-    name = str(body.get("name") or "sequential")
+    name = _model_name(body, "sequential")
     layers: list[LayerSpec] = []
     input_shape = None
     entries = _layer_list(body)
@@ -118,7 +130,7 @@ def _shape(value) -> tuple:
 
 
 def _functional(body: dict, depth: int) -> GraphSpec:
-    name = str(body.get("name") or "model")
+    name = _model_name(body, "model")
     layers: list[LayerSpec] = []
     input_shapes: dict[str, tuple] = {}
     seen: set[str] = set()
@@ -215,6 +227,7 @@ def _layer_spec(entry: dict, depth: int, default_name: str) -> LayerSpec:
     name = entry.get("name") or config.get("name") or default_name
     if not isinstance(name, str):
         raise InputError(f"layer name must be a string, got {_short(name)}")
+    _check_name(name, "layer name")
     spec = LayerSpec(name=name, class_name=class_name, config=_plain_config(config))
     if class_name in MODEL_CLASSES or ("layers" in config and isinstance(config.get("layers"), list)):
         spec.graph = graph_from_config({"class_name": class_name, "config": config,

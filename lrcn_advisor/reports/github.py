@@ -8,7 +8,7 @@ from __future__ import annotations
 from lrcn_advisor.result import SEVERITY_RANK
 
 from .markdown import active
-from .text import inert
+from .text import inert, inert_tree
 
 COMMAND = {"error": "error", "warning": "warning", "info": "notice"}
 
@@ -29,6 +29,7 @@ def annotation(severity: str, path: str, title: str, message: str) -> str:
 def render(documents: list[dict]) -> str:
     """Annotations, errors first (budgets before findings), then warnings and notices."""
     entries = []
+    documents = inert_tree(documents)
     for document in documents:
         path = inert(document["model"]["path"])
         entries += [((-SEVERITY_RANK["error"] - 1, path, ""),

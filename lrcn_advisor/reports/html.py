@@ -18,7 +18,7 @@ from markupsafe import Markup, escape
 
 from . import charts
 from .diagram import compact_shape, full_shape, layout
-from .text import layer_class
+from .text import inert_tree, layer_class
 
 TEMPLATES = Path(__file__).with_name("templates")
 GUIDE_BLOCKS = ("conv", "pooling", "dropout", "lstm", "model")
@@ -38,6 +38,7 @@ OTHER_COLOURS = ["#db2777", "#9333ea", "#0f766e", "#a16207", "#be123c"]
 
 def render(document: dict, *, now: datetime | None = None) -> str:
     """The report page for one model's JSON document."""
+    document = inert_tree(document)
     return _environment().get_template("report.html.j2").render(**context(document, now=now))
 
 

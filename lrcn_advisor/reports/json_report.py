@@ -8,6 +8,7 @@ from lrcn_advisor import __version__
 from lrcn_advisor.ir import LayerInfo
 from lrcn_advisor.result import Result
 from lrcn_advisor.rules import REGISTRY
+from lrcn_advisor.safe_text import json_escape
 
 SCHEMA_VERSION = "1.0"
 CONVENTION = ("Parameters: Keras count_params() (non-trainable included; ONNX: initialiser elements, shared "
@@ -91,4 +92,4 @@ def _elements(shape, frames) -> int:
 
 
 def dumps(data) -> str:
-    return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+    return json_escape(json.dumps(data, indent=2, ensure_ascii=False)) + "\n"

@@ -12,12 +12,13 @@ import xml.etree.ElementTree as ET
 from lrcn_advisor.result import SEVERITY_RANK
 from lrcn_advisor.rules import REGISTRY
 
-from .text import inert
+from .text import inert, inert_tree
 
 
 def render(documents: list[dict], fail_on: str = "error", rules: list[str] | None = None) -> str:
     """`rules`: the rule ids that ran (default: the whole registry)."""
     ran = sorted(REGISTRY) if rules is None else rules
+    documents = inert_tree(documents)  # also takes out U+FFFE/U+FFFF and surrogates, which XML 1.0 cannot hold
     root = ET.Element("testsuites", name="lrcn-advise")
     for document in documents:
         root.append(_suite(document, SEVERITY_RANK[fail_on], ran))

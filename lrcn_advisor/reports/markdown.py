@@ -10,7 +10,7 @@ import re
 from lrcn_advisor.result import SEVERITY_RANK
 from lrcn_advisor.rules import REGISTRY
 
-from .text import inert, macs, num, pct
+from .text import inert, inert_tree, macs, num, pct
 
 MARKER = "<!-- lrcn-advise -->"  # lets a bot find and update its earlier comment
 ICON = {"error": "🔴", "warning": "🟡", "info": "🔵"}
@@ -46,6 +46,7 @@ def verdict(documents: list[dict], fail_on: str) -> str:
 
 def render(documents: list[dict], fail_on: str = "error") -> str:
     """A pull-request comment: verdict, then per model its findings and (folded) block table."""
+    documents = inert_tree(documents)
     lines = [MARKER, f"## {verdict(documents, fail_on)}", ""]
     for document in documents:
         lines += _model(document, folded=True)
@@ -54,6 +55,7 @@ def render(documents: list[dict], fail_on: str = "error") -> str:
 
 def render_summary(documents: list[dict], fail_on: str = "error") -> str:
     """$GITHUB_STEP_SUMMARY: the verdict line, each model's block table and its findings."""
+    documents = inert_tree(documents)
     lines = [verdict(documents, fail_on), ""]
     for document in documents:
         lines += _model(document, folded=False)

@@ -15,7 +15,7 @@ from lrcn_advisor import __version__
 from lrcn_advisor.rules import all_rules
 
 from .markdown import active
-from .text import inert
+from .text import inert, inert_tree
 
 SCHEMA = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
 INFORMATION_URI = "https://lrcn-advise.readthedocs.io"
@@ -25,6 +25,7 @@ PROBLEM_SEVERITY = {"error": "error", "warning": "warning", "info": "recommendat
 
 
 def render(documents: list[dict]) -> str:
+    documents = inert_tree(documents)  # names reach logicalLocations, properties and messages
     catalogue = all_rules()
     index = {rule.id: position for position, rule in enumerate(catalogue)}
     results, notifications = [], []

@@ -5,12 +5,13 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from .text import delta, inert, layer_class, macs, num, pct, shape
+from .text import delta, inert, inert_tree, layer_class, macs, num, pct, shape
 
 SEVERITY_STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
 
 
 def render(data: dict, console: Console, *, verbose: bool = False) -> None:
+    data = inert_tree(data)
     model, totals = data["model"], data["totals"]
     frames = f"T={model['frames']} ({model['frames_source']})" if model["frames"] else "no time axis"
     console.print(Text(f"{inert(model['path'])}", style="bold"),

@@ -1,14 +1,7 @@
 """Formatting shared by the text renderers; strings from model files are made inert here."""
 from __future__ import annotations
 
-import re
-
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
-
-
-def inert(text: str) -> str:
-    """Show control and bidi characters as escapes so names cannot drive a terminal or log."""
-    return _CONTROL.sub(lambda m: f"\\u{ord(m.group()):04x}", str(text))
+from lrcn_advisor.safe_text import inert, inert_tree  # noqa: F401  (the one neutraliser, re-exported)
 
 
 def shape(dims) -> str:

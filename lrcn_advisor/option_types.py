@@ -1,0 +1,78 @@
+"""Range-checked parsers for the command line's number options: a bad value is one line and exit 2.
+
+Numbers are read exactly (Decimal), so `1e400` is a number too large for the option rather than a
+float overflow, and `nan`/`inf` are refused by name.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+
+import click
+
+from .safe_text import inert
+
+MAX_TEXT = 40  # a number option longer than this is not a number
+
+
+def _decimal(text: str, option: str) -> Decimal:
+    cleaned = str(text).strip().replace("_", "").replace(",", "")
+    if not cleaned or len(cleaned) > MAX_TEXT:
+        raise click.BadParameter(f"{inert(text, 60)!s} is not a number", param_hint=option)
+    try:
+        value = Decimal(cleaned)
+    except InvalidOperation:
+        raise click.BadParameter(f"{inert(text, 60)} is not a number", param_hint=option) from None
+    if not value.is_finite():
+        raise click.BadParameter(f"{inert(text, 60)} is not a finite number", param_hint=option)
+    return value
+
+
+@dataclass(frozen=True)
+class IntOption:
+    """A whole number in [low, high]; '1e6', '1_000_000' and '1,000,000' are accepted."""
+
+    low: int
+    high: int
+
+    def __call__(self, ctx, param, value):
+        if value is None:
+            return None
+        option = _option_name(param)
+        number = _decimal(value, option)
+        if number != number.to_integral_value():
+            raise click.BadParameter(f"{inert(value, 60)} is not a whole number", param_hint=option)
+        if not self.low <= number <= self.high:
+            raise click.BadParameter(f"{inert(value, 60)} is out of range: must be from {self.low:,} to "
+                                     f"{self.high:,}", param_hint=option)
+        return int(number)
+
+
+@dataclass(frozen=True)
+class FloatOption:
+    """A finite real number in [low, high]."""
+
+    low: float
+    high: float
+
+    def __call__(self, ctx, param, value):
+        if value is None:
+            return None
+        option = _option_name(param)
+        number = _decimal(value, option)
+        if not Decimal(repr(self.low)) <= number <= Decimal(repr(self.high)):
+            raise click.BadParameter(f"{inert(value, 60)} is out of range: must be from {self.low:g} to "
+                                     f"{self.high:g}", param_hint=option)
+        return float(number)
+
+
+def _option_name(param) -> str:
+    names = getattr(param, "opts", None) or [getattr(param, "name", "value")]
+    return max(names, key=len)
+
+
+# The options' ranges: wide enough for any real model, small enough for exact integer arithmetic.
+FRAMES = IntOption(1, 1_000_000)
+COUNT = IntOption(1, 10**18)          # --max-params, --max-macs, --train-samples
+SECONDS = FloatOption(0.1, 86_400.0)  # --max-seconds
+GROWTH = FloatOption(0.0, 1e6)        # diff --max-params-growth / --max-macs-growth (a fraction)
