@@ -1,8 +1,9 @@
 """Architecture (GraphSpec) -> analysed ModelIR: shapes, parameters, MACs, blocks."""
 from __future__ import annotations
 
+import copy
 import heapq
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 
 from . import cost
 from .blocks import assign_blocks
@@ -10,7 +11,43 @@ from .cost import Context, Cost, ShapeError
 from .errors import InputError
 from .ir import GraphSpec, LayerInfo, LayerSpec, ModelIR, Shape, TensorRef
 
-MAX_LAYERS = 20_000
+MAX_LAYERS = 10_000           # layers in one graph (a nested model counts separately)
+MAX_LAYER_CALLS = 100_000     # layer calls evaluated in one analysis (nested models included)
+MAX_DIM = 2**40               # an output dimension
+MAX_COUNT = 2**90             # a layer's parameters or MACs
+RECOUNT_BUDGET = 10_000       # layers re-analysed (each copied, then evaluated) recounting fixes, per model
+
+
+@dataclass
+class _Run(Context):
+    """One analysis: the cost context plus its work counter and the nested-model memo."""
+
+    calls: int = 0
+    nested: dict = field(default_factory=dict)  # (graph id, input shapes) -> Cost
+
+
+class RecountBudget:
+    """Bounds the work of recounting fixes: each recount costs one evaluation per layer."""
+
+    def __init__(self, ir: ModelIR, limit: int = RECOUNT_BUDGET):
+        self.cost = max(1, sum(1 for _ in _walk(ir.layers)))
+        self.left = limit
+        self.limit = limit
+        self.skipped = 0
+
+    def take(self) -> bool:
+        """True when one more recount fits; counts the ones that do not."""
+        if self.left >= self.cost:
+            self.left -= self.cost
+            return True
+        self.skipped += 1
+        return False
+
+    def warning(self) -> str | None:
+        if not self.skipped:
+            return None
+        return (f"the cost of the fix is not shown for {self.skipped:,} finding(s): recounting every fix of "
+                f"this {self.cost:,}-layer model would take over {self.limit:,} layer evaluations")
 
 
 def analyse(graph: GraphSpec, *, path: str = "", fmt: str = "", frames: int | None = None,
@@ -33,7 +70,7 @@ def analyse(graph: GraphSpec, *, path: str = "", fmt: str = "", frames: int | No
         if None in shape[2:]:
             raise InputError(f"model input {_fmt(shape)} has an unknown size other than the time "
                              "axis; save the model with a fixed frame size")
-    ctx = Context(frames=frames or cost.DEFAULT_FRAMES)
+    ctx = _Run(frames=frames or cost.DEFAULT_FRAMES)
     graph = replace(graph, input_shapes={ref.layer: shape for ref, shape in zip(graph.inputs, input_shapes)})
     layers, _ = evaluate_graph(graph, ctx)
     warnings = []
@@ -81,10 +118,16 @@ def evaluate_graph(graph: GraphSpec, ctx: Context, depth: int = 0) -> tuple[list
         shapes = [_tensor(tensors, ref, spec.name) for ref in spec.calls[call]]
         if not shapes:
             raise InputError(f"layer {spec.name!r} is called with no inputs")
+        if isinstance(ctx, _Run):
+            ctx.calls += 1
+            if ctx.calls > MAX_LAYER_CALLS:
+                raise InputError(f"the model asks for over {MAX_LAYER_CALLS:,} layer evaluations (nested models "
+                                 "called many times, or too many layers); it is not analysed")
         try:
             result, kind, inner = evaluate_layer(spec, shapes, ctx, depth)
         except ShapeError as error:
             raise InputError(f"layer {spec.name!r} ({spec.class_name}): {error}") from None
+        _check_result(spec, result)
         tensors[(spec.name, call)] = result.output_shapes
         if call == 0:
             infos[spec.name] = _info(spec, kind, inner, shapes, result, ctx)
@@ -97,6 +140,27 @@ def evaluate_graph(graph: GraphSpec, ctx: Context, depth: int = 0) -> tuple[list
                                          [shape], 0, 0, 0)
     outputs = [_tensor(tensors, ref, "model output") for ref in graph.outputs]
     return [infos[spec.name] for spec in graph.layers if spec.name in infos], outputs
+
+
+def _check_result(spec: LayerSpec, result: Cost) -> None:
+    """Sizes a file can make absurd (UpSampling2D by 10**200): refuse them before anything formats them."""
+    for shape in result.output_shapes:
+        for dim in shape:
+            if dim is not None and not 0 <= dim <= MAX_DIM:
+                raise InputError(f"layer {spec.name!r} ({spec.class_name}): output dimension "
+                                 f"{_magnitude(dim)} is out of range (limit {MAX_DIM:,}); check its size settings")
+    for what, value in (("parameters", result.params), ("MACs", result.macs)):
+        if not 0 <= value <= MAX_COUNT:
+            raise InputError(f"layer {spec.name!r} ({spec.class_name}): {_magnitude(value)} {what} is out of "
+                             "range; check its size settings")
+
+
+def _magnitude(value) -> str:
+    """A short spelling of a number that may have hundreds of digits."""
+    if isinstance(value, int) and abs(value) >= 10**15:
+        digits = len(str(abs(value)))
+        return f"{'-' if value < 0 else ''}about 10^{digits - 1}"
+    return f"{value:,}" if isinstance(value, int) else repr(value)[:40]
 
 
 def _call_order(graph: GraphSpec, tensors: dict) -> list[tuple[int, int]]:
@@ -181,13 +245,17 @@ def _nested(spec: LayerSpec, shapes: list[Shape], ctx: Context, depth: int) -> C
     graph = spec.graph
     if len(shapes) != len(graph.inputs):
         raise ShapeError(f"nested model {graph.name!r} takes {len(graph.inputs)} inputs, got {len(shapes)}")
-    graph = replace(graph, input_shapes={ref.layer: s for ref, s in zip(graph.inputs, shapes)})
-    children, outputs = evaluate_graph(graph, ctx, depth + 1)
-    status = "ok" if all(c.status == "ok" for c in children) else "unknown"
-    return Cost(outputs, params=sum(c.params for c in children),
-                non_trainable=sum(c.non_trainable_params for c in children),
-                macs=sum(c.macs for c in children), status=status, children=children,
-                note=f"nested model {graph.name!r}, {len(children)} layers")
+    key = (id(graph), tuple(shapes))
+    memo = ctx.nested if isinstance(ctx, _Run) else {}
+    if key not in memo:  # a nested model called k times per level is evaluated once per input shape
+        inner = replace(graph, input_shapes={ref.layer: s for ref, s in zip(graph.inputs, shapes)})
+        children, outputs = evaluate_graph(inner, ctx, depth + 1)
+        status = "ok" if all(c.status == "ok" for c in children) else "unknown"
+        memo[key] = Cost(outputs, params=sum(c.params for c in children),
+                         non_trainable=sum(c.non_trainable_params for c in children),
+                         macs=sum(c.macs for c in children), status=status, children=children,
+                         note=f"nested model {graph.name!r}, {len(children)} layers")
+    return copy.deepcopy(memo[key])  # callers scale and annotate their copy
 
 
 def _time_distributed(spec: LayerSpec, shapes: list[Shape], ctx: Context, depth: int):

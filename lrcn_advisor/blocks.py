@@ -56,8 +56,11 @@ def assign_blocks(layers: list[LayerInfo]) -> list[Block]:
         target.layers.append(layer.name)
         layer.block = target.id
         current = target
+    members_of: dict[str, list[LayerInfo]] = {}
+    for layer in layers:  # one pass: a model of 10,000 stages has 10,000 blocks
+        members_of.setdefault(layer.block, []).append(layer)
     for block in blocks:
-        members = [layer for layer in layers if layer.block == block.id]
+        members = members_of.get(block.id, [])
         block.params = sum(layer.params for layer in members)
         block.trainable_params = sum(layer.trainable_params for layer in members)
         block.macs = sum(layer.macs for layer in members)

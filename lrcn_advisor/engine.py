@@ -5,7 +5,7 @@ import datetime as dt
 
 from lrcn_advisor.rules import REGISTRY, Rule
 
-from .analyze import reanalyse
+from .analyze import RecountBudget, reanalyse
 from .config import Settings
 from .errors import InputError
 from .ir import ModelIR
@@ -17,6 +17,7 @@ SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
 def run_rules(ir: ModelIR, settings: Settings, today: dt.date | None = None) -> list[Finding]:
     today = today or dt.date.today()
     findings: list[Finding] = []
+    budget = RecountBudget(ir)
     for rule_id in sorted(REGISTRY):
         rule = REGISTRY[rule_id]
         if not settings.enabled(rule_id):
@@ -31,17 +32,20 @@ def run_rules(ir: ModelIR, settings: Settings, today: dt.date | None = None) -> 
             ir.warnings.append(f"rule {rule_id} could not run on this model: {type(error).__name__}: {error}")
             continue
         for hit in hits:
-            findings.append(_finding(ir, rule, hit, settings, today))
+            findings.append(_finding(ir, rule, hit, settings, today, budget))
+    if budget.warning():
+        ir.warnings.append(budget.warning())
     findings.sort(key=lambda f: (SEVERITY_ORDER[f.severity], f.rule, f.layers))
     return findings
 
 
-def _finding(ir: ModelIR, rule: Rule, hit, settings: Settings, today: dt.date) -> Finding:
+def _finding(ir: ModelIR, rule: Rule, hit, settings: Settings, today: dt.date,
+             budget: RecountBudget | None = None) -> Finding:
     severity = settings.severity.get(rule.id) or hit.severity or rule.severity
     finding = Finding(rule=rule.id, name=rule.name, severity=severity, block=rule.block,
                       layers=list(hit.layers), message=hit.message, fix=hit.fix,
                       evidence=dict(hit.evidence), edit=hit.edit, probe=rule.probe)
-    if hit.edit is not None:
+    if hit.edit is not None and (budget is None or budget.take()):
         finding.cost = cost_effect(ir, hit.edit)
     for suppression in settings.suppress:
         if suppression.matches(rule.id, finding.layers or ["*"]):

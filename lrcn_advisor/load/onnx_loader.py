@@ -9,6 +9,7 @@ with the parameter count taken from the initialisers each layer uses.
 """
 from __future__ import annotations
 
+import math
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
 import numpy as np
@@ -23,7 +24,10 @@ from .onnx_build import Builder
 from .onnx_graph import OnnxGraph, subgraphs
 from .onnx_groups import Grouper
 
-MAX_NODES = 2_000_000
+MAX_NODES = 60_000           # nodes after inlining local functions, subgraphs included
+MAX_NAME_CHARS = 1024        # node, tensor, function and op names
+MAX_DIM = 2**40              # a tensor dimension; the element count is capped at MAX_ELEMENTS
+MAX_ELEMENTS = 2**48
 SMALL_EXTERNAL = 4096        # integer constants (shapes, axes) up to this size are read from external files
 STRIP_ELEMENTS = 1 << 16     # larger initialisers keep only their dims (all the analysis needs)
 INDEX_TYPES = (onnx.TensorProto.INT64, onnx.TensorProto.INT32)
@@ -69,28 +73,89 @@ def read_model(path: Path) -> onnx.ModelProto:
     initializers = {t.name for t in graph.initializer}
     if not any(i.name not in initializers for i in graph.input):
         raise InputError(f"{path}: the ONNX graph has no inputs")
-    nodes = count_nodes(graph)
+    try:
+        nodes = count_nodes(graph, model.functions)
+    except InputError as error:
+        raise InputError(f"{path}: {error}") from None
     if nodes > MAX_NODES:
-        raise InputError(f"{path}: the ONNX graph has over {MAX_NODES:,} nodes (limit {MAX_NODES:,})")
+        raise InputError(f"{path}: the ONNX graph has over {MAX_NODES:,} nodes once its local functions are "
+                         f"inlined (limit {MAX_NODES:,})")
+    check_tensors(model, path)
     check_external_data(model, path)
     if model.functions:
         model = onnx.inliner.inline_local_functions(model)
     for tensor in graph.initializer:
-        if tensor.data_location != onnx.TensorProto.EXTERNAL and np.prod(tensor.dims) > STRIP_ELEMENTS:
+        if tensor.data_location != onnx.TensorProto.EXTERNAL and math.prod(tensor.dims) > STRIP_ELEMENTS:
             for field in ("raw_data", "float_data", "double_data", "int32_data", "int64_data"):
                 tensor.ClearField(field)
     return model
 
 
-def count_nodes(graph: onnx.GraphProto) -> int:
-    """Nodes in the graph and all its subgraphs; stops counting past the limit."""
-    total, stack = 0, [graph]
-    while stack and total <= MAX_NODES:
-        current = stack.pop()
-        total += len(current.node)
-        for node in current.node:
-            stack.extend(subgraphs(node))
-    return total
+def count_nodes(graph: onnx.GraphProto, functions=()) -> int:
+    """Nodes in the graph and all its subgraphs with local functions inlined; stops past the limit.
+
+    A function's size is counted once and reused (so a call tree that doubles at each level costs
+    nothing to count); a function that calls itself, directly or not, is refused.
+    """
+    bodies = {}
+    for function in functions:
+        for text, what in ((function.name, "function name"), (function.domain, "function domain")):
+            _check_name(text, what)
+        bodies[(function.domain, function.name)] = function
+    sizes: dict[tuple[str, str], int] = {}
+    active: list[tuple[str, str]] = []
+
+    def size_of(nodes, depth: int) -> int:
+        total = 0
+        for node in nodes:
+            _check_name(node.name, "node name")
+            _check_name(node.op_type, "op type")
+            key = (node.domain, node.op_type)
+            if key in bodies:
+                total += function_size(key, depth)
+            else:
+                total += 1
+            for sub in subgraphs(node):
+                total += size_of(sub.node, depth + 1)
+            if total > MAX_NODES:
+                return total
+        return total
+
+    def function_size(key, depth: int) -> int:
+        if key in sizes:
+            return sizes[key]
+        if key in active:
+            cycle = " -> ".join(repr(name) for _, name in [*active[active.index(key):], key])
+            raise InputError(f"local function {key[1]!r} calls itself ({cycle}); recursion cannot be inlined")
+        if depth > 64:
+            raise InputError("local functions or subgraphs nested deeper than 64 levels")
+        active.append(key)
+        sizes[key] = size_of(bodies[key].node, depth + 1)
+        active.pop()
+        return sizes[key]
+
+    return size_of(graph.node, 0)
+
+
+def _check_name(text: str, what: str) -> None:
+    if len(text) > MAX_NAME_CHARS:
+        raise InputError(f"{what} {text[:40]!r}... is {len(text):,} characters long (limit {MAX_NAME_CHARS:,})")
+
+
+def check_tensors(model: onnx.ModelProto, path: Path) -> None:
+    """Every stored tensor has dimensions in [0, MAX_DIM] and at most MAX_ELEMENTS elements; names are bounded."""
+    for info in [*model.graph.input, *model.graph.output]:
+        _check_name(info.name, "graph input/output name")
+    for tensor in _all_tensors(model.graph):
+        _check_name(tensor.name, "tensor name")
+        dims = list(tensor.dims)
+        bad = next((d for d in dims if not 0 <= d <= MAX_DIM), None)
+        if bad is not None:
+            raise InputError(f"{path}: tensor {tensor.name!r} has dims {dims[:8]}: dimension {bad:,} is out of "
+                             f"range (0 to {MAX_DIM:,})")
+        if math.prod(dims) > MAX_ELEMENTS:
+            raise InputError(f"{path}: tensor {tensor.name!r} has dims {dims[:8]}: {math.prod(dims):,} elements "
+                             f"(limit {MAX_ELEMENTS:,})")
 
 
 def _all_tensors(graph: onnx.GraphProto):
@@ -123,14 +188,15 @@ def check_external_data(model: onnx.ModelProto, path: Path) -> None:
                 raise InputError(f"{path}: external data file {info['location']!r} of tensor "
                                  f"{tensor.name!r} is missing")
             sizes[target] = target.stat().st_size
-        offset, length = _int(info.get("offset", "0"), path), _int(info.get("length", "-1"), path)
+        offset = _int(info.get("offset", "0"), "offset", tensor.name, path)
+        length = _int(info.get("length", "-1"), "length", tensor.name, path, allow_unset=True)
         if length < 0:
             itemsize = _itemsize(tensor.data_type)
-            length = int(np.prod(tensor.dims)) * itemsize if itemsize else 0
+            length = math.prod(tensor.dims) * itemsize if itemsize else 0
         if offset + length > sizes[target]:
             raise InputError(f"{path}: external data file {info['location']!r} is too short for tensor "
                              f"{tensor.name!r} ({offset + length:,} bytes needed, {sizes[target]:,} there)")
-        if tensor.data_type in INDEX_TYPES and np.prod(tensor.dims) <= SMALL_EXTERNAL:
+        if tensor.data_type in INDEX_TYPES and math.prod(tensor.dims) <= SMALL_EXTERNAL:
             with target.open("rb") as handle:
                 handle.seek(offset)
                 tensor.raw_data = handle.read(length)
@@ -141,6 +207,9 @@ def check_external_data(model: onnx.ModelProto, path: Path) -> None:
 def _external_file(path: Path, folder: Path, location: str, tensor: str) -> Path:
     if not location:
         raise InputError(f"{path}: tensor {tensor!r} has external data without a location")
+    if "\0" in location:
+        raise InputError(f"{path}: external data location {location!r} of tensor {tensor!r} contains a NUL "
+                         "character")
     posix = PurePosixPath(location.replace("\\", "/"))
     if posix.is_absolute() or PureWindowsPath(location).is_absolute() or PureWindowsPath(location).drive:
         raise InputError(f"{path}: external data location {location!r} is an absolute path; "
@@ -154,11 +223,16 @@ def _external_file(path: Path, folder: Path, location: str, tensor: str) -> Path
     return target
 
 
-def _int(text: str, path: Path) -> int:
+def _int(text: str, field: str, tensor: str, path: Path, allow_unset: bool = False) -> int:
+    """An external-data offset or length: a decimal integer in [0, 2**62] (length may be -1, unset)."""
     try:
-        return int(text)
+        value = int(text) if len(text) <= 20 else None
     except ValueError:
-        raise InputError(f"{path}: bad external data offset or length {text!r}") from None
+        value = None
+    if value is None or not (0 <= value <= 2**62 or (allow_unset and value == -1)):
+        raise InputError(f"{path}: external data {field} {text[:40]!r} of tensor {tensor!r} is not an integer "
+                         f"from 0 to 2**62")
+    return value
 
 
 def _itemsize(data_type: int) -> int:
