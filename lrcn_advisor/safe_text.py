@@ -58,6 +58,8 @@ def json_escape(text: str) -> str:
     """
     def escape(match: re.Match) -> str:
         code = ord(match.group())
+        if code == 0x0A:  # json.dumps writes its own line breaks (indent); inside strings it writes \n
+            return "\n"
         if code <= 0xFFFF:
             return f"\\u{code:04x}"
         code -= 0x10000

@@ -244,7 +244,7 @@ def make_cases(out: Path, *, worst: bool = False) -> list[Case]:
     folder.mkdir(exist_ok=True)
     for index, name in enumerate(INJECTED_FILE_NAMES):
         write_keras(folder / name, lrcn() if index % 2 == 0 else b"{not json")
-    add(Case("file_names_in_folder_scan", 1, "injected_names", "refused", "not json",
+    add(Case("file_names_in_folder_scan", 1, "injected_names", "refused", "invalid JSON",
              ["--format", "github"]))
     add(Case("onnx_function_name_escape", 1, save_onnx(onnx_calls({"L\x1b]0;pwn\x07": ["L\x1b]0;pwn\x07"]},
                                                                    "L\x1b]0;pwn\x07"), out / "fname.onnx").name,
