@@ -127,6 +127,9 @@ def evaluate_graph(graph: GraphSpec, ctx: Context, depth: int = 0) -> tuple[list
             result, kind, inner = evaluate_layer(spec, shapes, ctx, depth)
         except ShapeError as error:
             raise InputError(f"layer {spec.name!r} ({spec.class_name}): {error}") from None
+        except (TypeError, ValueError, OverflowError) as error:  # a config value of the wrong type or size
+            raise InputError(f"layer {spec.name!r} ({spec.class_name}): a config value of the wrong type or "
+                             f"size ({type(error).__name__}: {str(error)[:120]})") from None
         _check_result(spec, result)
         tensors[(spec.name, call)] = result.output_shapes
         if call == 0:

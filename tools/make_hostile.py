@@ -263,7 +263,10 @@ def make_cases(out: Path, *, worst: bool = False) -> list[Case]:
              write_json(out / "nested.json", nested_calls(12, 4)).name, "analysed"))
     add(Case("dropout_2000", 3, write_json(out / "dropout2000.json", dropout_stack(2000)).name, "analysed"))
     add(Case("conv_pool_9990_stages", 3, write_json(out / "convpool.json", conv_pool_stages(9990)).name,
-             "analysed"))
+             "refused", "layers"))
+    if worst:  # just under the layer cap: analysed, with the recount budget spent
+        add(Case("conv_pool_4990_stages", 3, write_json(out / "convpool4990.json", conv_pool_stages(4990)).name,
+                 "analysed", worst=True))
     add(Case("layer_name_8mb", 3, write_json(out / "longname.json", lrcn(["n" * 8_000_000])).name,
              "refused", "characters long"))
     add(Case("onnx_chain_180k", 3, save_onnx(onnx_chain(180_000), out / "chain180k.onnx").name, "any"))
@@ -291,7 +294,7 @@ def make_cases(out: Path, *, worst: bool = False) -> list[Case]:
         config = lrcn()
         config["config"]["layers"].insert(2, _td("td_big", _layer(cls, "big", **{key: value})))
         name = f"{cls.lower()}_{'float' if isinstance(value[0], float) else 'int'}.json"
-        add(Case(f"{cls}_{key}_huge_{name}", 5, write_json(out / name, config).name, "refused", "out of range"))
+        add(Case(f"{cls}_{key}_huge_{name}", 5, write_json(out / name, config).name, "refused", "td_big"))
     write_encrypted_flag(out / "zipcrypto.keras", lrcn())
     add(Case("zipcrypto_member", 5, "zipcrypto.keras", "refused", "encrypted"))
     for label, kwargs, needle in (("negative_offset", {"offset": "-8"}, "offset"),
