@@ -83,7 +83,11 @@ def read_model(path: Path) -> onnx.ModelProto:
     check_tensors(model, path)
     check_external_data(model, path)
     if model.functions:
-        model = onnx.inliner.inline_local_functions(model)
+        try:
+            model = onnx.inliner.inline_local_functions(model)
+        except (onnx.checker.ValidationError, RuntimeError, ValueError) as error:
+            reason = (str(error).splitlines() or [type(error).__name__])[0][:200]
+            raise InputError(f"{path}: its local functions cannot be inlined ({reason})") from None
     for tensor in graph.initializer:
         if tensor.data_location != onnx.TensorProto.EXTERNAL and math.prod(tensor.dims) > STRIP_ELEMENTS:
             for field in ("raw_data", "float_data", "double_data", "int32_data", "int64_data"):
@@ -134,7 +138,11 @@ def count_nodes(graph: onnx.GraphProto, functions=()) -> int:
         active.pop()
         return sizes[key]
 
-    return size_of(graph.node, 0)
+    total = size_of(graph.node, 0)
+    for key in bodies:  # the inliner refuses recursion in any local function, called or not
+        if total <= MAX_NODES:
+            function_size(key, 0)
+    return total
 
 
 def _check_name(text: str, what: str) -> None:
