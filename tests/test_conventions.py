@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from lrcn_advisor.conventions import TOOL_BY_KEY, conventions_table
-from lrcn_advisor.load import load_model
+from lrcn_advisor.pipeline import analyse_path as load_model
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tools"))

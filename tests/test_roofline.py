@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from lrcn_advisor.load import load_model
+from lrcn_advisor.pipeline import analyse_path as load_model
 from lrcn_advisor.roofline import accelerators, block_traffic, roofline, scales
 
 CLASSIC = Path(__file__).resolve().parent.parent / "lrcn_advisor" / "examples" / "classic_lrcn.h5"
@@ -35,3 +35,18 @@ def test_scales_per_frame_clip_video():
     assert s.frame_macs * 20 == ir.macs - 245_760 - 128   # the frame CNN, one of 20 frames
     assert s.clip_macs == 68_075_648
     assert s.video_macs == 30 * 68_075_648
+
+
+def test_cli_conventions_json_section(tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    root = CLASSIC.parent.parent.parent
+    run = subprocess.run([sys.executable, "-m", "lrcn_advisor", str(CLASSIC), "--format", "json", "--no-html",
+                          "--conventions", "--clips-per-video", "10", "--views", "3", "--batch", "2"],
+                         capture_output=True, text=True, cwd=tmp_path, env={"PYTHONPATH": str(root), "PATH": ""})
+    section = json.loads(run.stdout)["conventions"]
+    assert section["scales"]["per_video"] == 30 * 68_075_648
+    assert {t["tool"]: t["total"] for t in section["tools"]}["fvcore"] == 67_829_888
+    assert section["training_memory"]["batch"] == 2 and section["latency_floor"]["accelerators"]

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from lrcn_advisor.load import load_model
+from lrcn_advisor.pipeline import analyse_path as load_model
 from lrcn_advisor.training_memory import Optimizer, training_memory
 
 ROOT = Path(__file__).resolve().parent.parent
