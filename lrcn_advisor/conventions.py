@@ -323,6 +323,46 @@ def calflops_macs_conv(p: Part) -> int:
     return p.macs
 
 
+# TensorFlow 2.21 profiler on the frozen Keras 3.15 graph at batch 1 (what keras-flops wraps): the flops
+# statistics registered in tensorflow/python/ops/nn_ops.py and math_ops.py; an op without static shapes
+# or without a registered statistic counts 0. TimeDistributed is unrolled into T per-frame copies.
+def tf_conv(p: Part) -> int:
+    return 2 * p.macs + _bias_numel(p)  # Conv2D: 2 x MACs; BiasAdd: 1 per output element
+
+
+def tf_activation(p: Part) -> int:
+    return 5 * p.out_numel if p.op == "softmax" else 0  # Softmax: 5 per element; Relu has no statistic
+
+
+def tf_pool(p: Part) -> int:
+    if p.op in ("maxpool", "avgpool"):
+        return p.out_numel * p.kernel_area  # MaxPool/AvgPool: window x output elements
+    return p.in_numel if p.op == "gap" else 0  # Mean: 1 per input element
+
+
+def tf_norm(p: Part) -> int:
+    # inference BatchNorm, per frame: AddV2(var + eps), Rsqrt (2/elem), two Muls and a Sub on the C-vectors
+    # (6C), then x * scale + shift over the map (2 per element)
+    return p.steps * 6 * p.features + 2 * p.in_numel
+
+
+def tf_dense(p: Part) -> int:
+    return 2 * p.macs + (p.out_numel if p.bias else 0)  # MatMul 2mnk + BiasAdd
+
+
+def tf_recurrent(p: Part) -> int:
+    # Keras 3 runs the time loop as a tf.while_loop: its body is counted ONCE, not x T, and only the ops
+    # with static shapes: the input MatMul (2*I*G*H), its BiasAdd (G*H; LSTM: two), LSTM one (1, H) Mul
+    gate = GATES[p.cell] * p.units
+    if p.cell == "lstm":
+        per_direction = 2 * p.inputs * gate + (2 * gate if p.bias else 0) + p.units
+    elif p.cell == "gru":
+        per_direction = 2 * p.inputs * gate + (gate if p.bias else 0)
+    else:
+        raise NotTranslated("SimpleRNN under the TF profiler")
+    return per_direction * p.directions
+
+
 TOOLS: list[Tool] = [
     Tool("thop", "thop 0.1.1.post2209072238", Unit.MACS,
          "thop/vision/basic_hooks.py, thop/vision/calc_func.py, thop/rnn_hooks.py",
@@ -378,6 +418,15 @@ TOOLS: list[Tool] = [
          "calflops/pytorch_ops.py; deepspeed/profiling/flops_profiler/profiler.py",
          {PartKind.CONV: calflops_macs_conv, PartKind.DENSE: thop_dense},
          {PartKind.RECURRENT: "0: the RNN hook adds FLOPs only, never MACs"}),
+    Tool("tf-profiler", "TF 2.21 profiler / keras-flops (float_operation, Keras 3.15 graph)", Unit.FLOPS,
+         "tensorflow/python/ops/nn_ops.py, math_ops.py (RegisterStatistics 'flops'); keras_flops/flops_calculation.py",
+         {PartKind.CONV: tf_conv, PartKind.ACTIVATION: tf_activation, PartKind.POOL: tf_pool,
+          PartKind.NORM: tf_norm, PartKind.DENSE: tf_dense, PartKind.RECURRENT: tf_recurrent},
+         {PartKind.CONV: "2 per MAC + BiasAdd 1 per output", PartKind.ACTIVATION: "softmax 5 per element; ReLU 0",
+          PartKind.POOL: "max pooling: window x outputs; global average: 1 per input",
+          PartKind.NORM: "decomposed inference BatchNorm: 2 per element + 6C per frame",
+          PartKind.DENSE: "2 per MAC + bias",
+          PartKind.RECURRENT: "the while-loop body once (not x T), static-shape ops only: about 1/T of the cost"}),
 ]
 TOOL_BY_KEY = {tool.key: tool for tool in TOOLS}
 
@@ -391,9 +440,9 @@ class Unchecked:
 
 
 UNCHECKED = [
-    Unchecked("keras-flops 0.1.2 / TF profiler",
-              "keras-flops fails at import on TensorFlow 2.21 (KeyError: registering two statistical "
-              "functions named 'AddV2,flops'); its counts are not predicted"),
+    Unchecked("onnx-tool 1.0.1",
+              "its count depends on the exporter's graph (reshapes, folded BatchNorm, LSTM op or Loop), which "
+              "the table does not model; formulas in docs/conventions.md"),
 ]
 
 

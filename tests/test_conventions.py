@@ -3,7 +3,8 @@
 Each bundled example's PyTorch twin (tools/torch_twins.py `twin_of`, the
 translation lrcn_advisor/conventions.py predicts for) is run through thop,
 ptflops (both backends), fvcore, torchinfo, FlopCounterMode, calflops and
-DeepSpeed's profiler; every number must equal the table's prediction.
+DeepSpeed's profiler, and the Keras files through the TF profiler; every number
+must equal the table's prediction.
 """
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from lrcn_advisor.conventions import TOOL_BY_KEY, conventions_table
+from lrcn_advisor.conventions import TOOL_BY_KEY, PartKind, conventions_table
 from lrcn_advisor.pipeline import analyse_path as load_model
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -96,7 +97,21 @@ def test_advisor_column_is_the_advisor_count(case):
 def test_classic_lrcn_differences_are_explained():
     ir = load_model(ROOT / "lrcn_advisor" / "examples" / "classic_lrcn.h5")
     table = {tool.tool: tool for tool in conventions_table(ir).tools}
-    assert table["fvcore"].by_kind.get("recurrent" and next(k for k in table["fvcore"].by_kind
-                                                             if k.value == "recurrent")) == 0
-    assert any("recurrent" in line for line in table["fvcore"].differences)
-    assert table["thop"].total == 68_085_899
+    assert table["fvcore"].by_kind[PartKind.RECURRENT] == 0
+    assert [line for line in table["fvcore"].differences if line.startswith("recurrent")]
+    assert not [line for line in table["fvcore"].differences if line.startswith("conv")]
+
+
+def test_tf_profiler():
+    """The TF profiler (keras-flops' method) on the Keras files themselves, in a TensorFlow subprocess."""
+    import json
+    import subprocess
+
+    pytest.importorskip("tensorflow")
+    models = [ROOT / "lrcn_advisor" / "examples" / f"{name}.h5" for name in ("classic_lrcn", "lrcn_gru_bidirectional")]
+    run = subprocess.run([sys.executable, str(ROOT / "tools" / "tf_profile.py"), *map(str, models)],
+                         capture_output=True, text=True, check=True)
+    reported = json.loads(run.stdout.strip().splitlines()[-1])
+    for path in models:
+        predicted = {t.tool: t.total for t in conventions_table(load_model(path)).tools}["tf-profiler"]
+        assert reported[str(path)] == predicted
