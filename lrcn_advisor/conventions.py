@@ -363,6 +363,54 @@ def tf_recurrent(p: Part) -> int:
     return per_direction * p.directions
 
 
+# onnx-tool 1.0.1 (onnx_tool/node.py, *Node.profile) on torch.onnx.export(dynamo=False) of the translation;
+# its per-op constants: ADD/MUL/CMP 1, DIV 4, EXP 32, SQRT 24, TANH = EXP + 2 ADD + DIV = 38
+ONNX_EXP, ONNX_DIV, ONNX_SQRT = 32, 4, 24
+ONNX_TANH = ONNX_EXP + 2 + ONNX_DIV
+
+
+def onnx_conv(p: Part) -> int:
+    return p.macs + _bias_numel(p)  # ConvNode: out x C_in/g x kernel, + out for the bias
+
+
+def onnx_activation(p: Part) -> int:
+    if p.op == "relu":
+        return p.out_numel  # ReluNode: CMP per element
+    if p.op == "softmax":
+        return (ONNX_EXP + ONNX_DIV) * p.out_numel  # SoftmaxNode
+    raise NotTranslated(f"{p.op} under onnx-tool")
+
+
+def onnx_pool(p: Part) -> int:
+    if p.op in ("maxpool", "avgpool"):
+        return p.out_numel * p.kernel_area  # PoolBase: out x window x CMP
+    if p.op == "gap":
+        return p.in_numel + ONNX_DIV * p.out_numel  # GlobalAveragePoolNode: ADD per input, DIV per output
+    raise NotTranslated(f"{p.op} under onnx-tool")
+
+
+def onnx_norm(p: Part) -> int:
+    return p.out_numel * (1 + ONNX_SQRT + ONNX_DIV + 1 + 1)  # BatchNormalizationNode: add, sqrt, div, add, mul
+
+
+def onnx_dense(p: Part) -> int:
+    return p.macs + (p.out_numel if p.bias else 0)  # GemmNode: out x K, + out for C
+
+
+def onnx_recurrent(p: Part) -> int:
+    # LSTMNode / GRUNode: gate GEMMs over both directions, but the elementwise terms use batch x seq x H,
+    # NOT x directions
+    gates = GATES[p.cell] * p.units
+    gemm = p.directions * gates * (p.inputs + p.units) * p.steps
+    bias = p.directions * 2 * gates * p.steps if p.bias else 0
+    h = p.steps * p.units
+    if p.cell == "lstm":
+        return gemm + bias + h * (4 + 3 * ONNX_EXP + 2 * ONNX_TANH + 4)
+    if p.cell == "gru":
+        return gemm + bias + h * (3 + 2 * ONNX_EXP + ONNX_TANH + 5)
+    raise NotTranslated("SimpleRNN under onnx-tool")
+
+
 TOOLS: list[Tool] = [
     Tool("thop", "thop 0.1.1.post2209072238", Unit.MACS,
          "thop/vision/basic_hooks.py, thop/vision/calc_func.py, thop/rnn_hooks.py",
@@ -418,6 +466,17 @@ TOOLS: list[Tool] = [
          "calflops/pytorch_ops.py; deepspeed/profiling/flops_profiler/profiler.py",
          {PartKind.CONV: calflops_macs_conv, PartKind.DENSE: thop_dense},
          {PartKind.RECURRENT: "0: the RNN hook adds FLOPs only, never MACs"}),
+    Tool("onnx-tool", "onnx-tool 1.0.1 (on torch.onnx.export, TorchScript exporter)", Unit.MACS,
+         "onnx_tool/node.py (ConvNode, ReluNode, PoolBase, GlobalAveragePoolNode, BatchNormalizationNode, "
+         "GemmNode, SoftmaxNode, LSTMNode, GRUNode)",
+         {PartKind.CONV: onnx_conv, PartKind.ACTIVATION: onnx_activation, PartKind.POOL: onnx_pool,
+          PartKind.NORM: onnx_norm, PartKind.DENSE: onnx_dense, PartKind.RECURRENT: onnx_recurrent},
+         {PartKind.CONV: "bias: +1 per output", PartKind.ACTIVATION: "ReLU 1 per element; softmax 36",
+          PartKind.POOL: "max pooling: window x outputs; global average: inputs + 4 x outputs",
+          PartKind.NORM: "BatchNormalization: 31 per element (sqrt 24, div 4)",
+          PartKind.DENSE: "bias: +1 per output",
+          PartKind.RECURRENT: "gates + both biases + weighted sigmoid/tanh per step; the elementwise part is "
+                              "not multiplied by the directions. A Loop/Scan body is not profiled (0)"}),
     Tool("tf-profiler", "TF 2.21 profiler / keras-flops (float_operation, Keras 3.15 graph)", Unit.FLOPS,
          "tensorflow/python/ops/nn_ops.py, math_ops.py (RegisterStatistics 'flops'); keras_flops/flops_calculation.py",
          {PartKind.CONV: tf_conv, PartKind.ACTIVATION: tf_activation, PartKind.POOL: tf_pool,
@@ -439,11 +498,7 @@ class Unchecked:
     reason: str
 
 
-UNCHECKED = [
-    Unchecked("onnx-tool 1.0.1",
-              "its count depends on the exporter's graph (reshapes, folded BatchNorm, LSTM op or Loop), which "
-              "the table does not model; formulas in docs/conventions.md"),
-]
+UNCHECKED: list[Unchecked] = []
 
 
 # ---- the table --------------------------------------------------------------------

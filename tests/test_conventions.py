@@ -115,3 +115,10 @@ def test_tf_profiler():
     for path in models:
         predicted = {t.tool: t.total for t in conventions_table(load_model(path)).tools}["tf-profiler"]
         assert reported[str(path)] == predicted
+
+
+def test_onnx_tool(case, tmp_path):
+    pytest.importorskip("onnx_tool")
+    _, model, x, tools = case
+    total, kinds = flop_tools.run_onnx_tool(model, x, tmp_path / "twin.onnx")
+    assert (total, nonzero(kinds)) == (tools["onnx-tool"].total, by_kind(tools["onnx-tool"]))

@@ -137,3 +137,21 @@ def run_deepspeed(model, x):
     with _quiet():
         flops, macs, _ = get_model_profile(model, input_shape=tuple(x.shape), as_string=False, print_profile=False)
     return int(flops), int(macs)
+
+
+def run_onnx_tool(model, x, path):
+    """onnx-tool's total MACs, and per layer kind, on the TorchScript ONNX export of the model."""
+    import onnx_tool
+
+    torch.onnx.export(model, (x,), str(path), dynamo=False, input_names=["frames"])
+    graph = onnx_tool.Model(str(path)).graph
+    graph.shape_infer()
+    graph.profile()
+    kinds = {"Conv": "conv", "Relu": "activation", "Softmax": "activation", "MaxPool": "pool",
+             "AveragePool": "pool", "GlobalAveragePool": "pool", "BatchNormalization": "norm",
+             "Gemm": "dense", "LSTM": "recurrent", "GRU": "recurrent"}
+    by_kind: dict[str, int] = defaultdict(int)
+    for name in graph.nodemap:
+        node = graph.nodemap[name]
+        by_kind[kinds.get(node.op_type, "none")] += int(node.macs[0])
+    return int(graph.macs[0]), dict(by_kind)
