@@ -18,18 +18,29 @@ from lrcn_advisor.pipeline import analyse_path as load_model
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tools"))
+sys.path.insert(0, str(ROOT / "tests"))
 import flop_tools  # noqa: E402
 
 torch = pytest.importorskip("torch")
 from torch_twins import twin_input, twin_of  # noqa: E402
 
 pytestmark = pytest.mark.filterwarnings("ignore")
-EXAMPLES = sorted((ROOT / "lrcn_advisor" / "examples").glob("*.h5"))
+EXAMPLES = [path.stem for path in sorted((ROOT / "lrcn_advisor" / "examples").glob("*.h5"))]
+VARIANTS = ["keras_lstm_t8", "keras_gru_bn_t20", "keras_bilstm_t8", "keras_bigru_proj_t8", "keras_gru_noreset_t8",
+            "torch_gru_t20"]  # the Keras twins tools/make_onnx.py saves (test_onnx.py shares them)
 
 
-@pytest.fixture(scope="module", params=EXAMPLES, ids=lambda p: p.stem)
+def model_path(name: str, request) -> Path:
+    if name in EXAMPLES:
+        return ROOT / "lrcn_advisor" / "examples" / f"{name}.h5"
+    from test_onnx import onnx_models_in
+
+    return onnx_models_in(request.getfixturevalue("tmp_path_factory").getbasetemp()) / f"{name}.keras"
+
+
+@pytest.fixture(scope="module", params=EXAMPLES + VARIANTS)
 def case(request):
-    ir = load_model(request.param)
+    ir = load_model(model_path(request.param, request))
     model = twin_of(ir)
     x = twin_input(ir)
     with torch.no_grad():

@@ -149,7 +149,8 @@ def run_onnx_tool(model, x, path):
     graph.profile()
     kinds = {"Conv": "conv", "Relu": "activation", "Softmax": "activation", "MaxPool": "pool",
              "AveragePool": "pool", "GlobalAveragePool": "pool", "BatchNormalization": "norm",
-             "Gemm": "dense", "LSTM": "recurrent", "GRU": "recurrent"}
+             "Gemm": "dense", "MatMul": "dense", "Add": "dense",  # a Linear on (B, T, F) exports MatMul + Add
+             "LSTM": "recurrent", "GRU": "recurrent"}
     by_kind: dict[str, int] = defaultdict(int)
     for name in graph.nodemap:
         node = graph.nodemap[name]
