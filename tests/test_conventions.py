@@ -1,6 +1,6 @@
 """The conventions table against the real FLOP counters, per model and per layer kind.
 
-Each bundled example's PyTorch twin (tools/torch_twins.py `twin_of`, the
+Each bundled example's and each tools/make_onnx.py variant's PyTorch twin (tools/torch_twins.py `twin_of`, the
 translation lrcn_advisor/conventions.py predicts for) is run through thop,
 ptflops (both backends), fvcore, torchinfo, FlopCounterMode, calflops and
 DeepSpeed's profiler, and the Keras files through the TF profiler; every number
@@ -20,14 +20,14 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tools"))
 sys.path.insert(0, str(ROOT / "tests"))
 import flop_tools  # noqa: E402
+import make_onnx  # noqa: E402
 
 torch = pytest.importorskip("torch")
 from torch_twins import twin_input, twin_of  # noqa: E402
 
 pytestmark = pytest.mark.filterwarnings("ignore")
 EXAMPLES = [path.stem for path in sorted((ROOT / "lrcn_advisor" / "examples").glob("*.h5"))]
-VARIANTS = ["keras_lstm_t8", "keras_gru_bn_t20", "keras_bilstm_t8", "keras_bigru_proj_t8", "keras_gru_noreset_t8",
-            "torch_gru_t20"]  # the Keras twins tools/make_onnx.py saves (test_onnx.py shares them)
+VARIANTS = list(make_onnx.VARIANTS)  # their Keras twins, saved by tools/make_onnx.py (shared with test_onnx.py)
 
 
 def model_path(name: str, request) -> Path:
@@ -113,19 +113,20 @@ def test_classic_lrcn_differences_are_explained():
     assert not [line for line in table["fvcore"].differences if line.startswith("conv")]
 
 
-def test_tf_profiler():
+def test_tf_profiler(request):
     """The TF profiler (keras-flops' method) on the Keras files themselves, in a TensorFlow subprocess."""
     import json
     import subprocess
 
     pytest.importorskip("tensorflow")
-    models = [ROOT / "lrcn_advisor" / "examples" / f"{name}.h5" for name in ("classic_lrcn", "lrcn_gru_bidirectional")]
+    names = ["classic_lrcn", "lrcn_gru_bidirectional", "keras_bigru_proj_t8", "keras_gru_noreset_t8"]
+    models = [model_path(name, request) for name in names]
     run = subprocess.run([sys.executable, str(ROOT / "tools" / "tf_profile.py"), *map(str, models)],
                          capture_output=True, text=True, check=True)
     reported = json.loads(run.stdout.strip().splitlines()[-1])
     for path in models:
         predicted = {t.tool: t.total for t in conventions_table(load_model(path)).tools}["tf-profiler"]
-        assert reported[str(path)] == predicted
+        assert reported[str(path)] == predicted, path.name
 
 
 def test_onnx_tool(case, tmp_path):
