@@ -3,19 +3,20 @@ from __future__ import annotations
 
 import os
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import click
 
 from . import __version__
 from .errors import AdvisorError, ConfigError
-from .option_types import COUNT, FRAMES, GROWTH, SECONDS
+from .option_types import COUNT, FRAMES, GROWTH, SECONDS, SMALL_COUNT
 from .safe_text import inert
+from .vocabulary import FailOn, FrameSource
 from .watchdog import DEFAULT_SECONDS, Watchdog
 
 FORMATS = ("table", "json", "github", "markdown", "sarif", "junit")
 FAIL_ON = ("error", "warning", "info", "never")
-SEVERITY_RANK = {"error": 3, "warning": 2, "info": 1}
 
 
 class DefaultGroup(click.Group):
@@ -75,9 +76,11 @@ def _settings(paths, config_path, cli: dict):
     if cli["select"]:
         settings.select = [p.upper() for p in cli["select"]]
     settings.ignore += [p.upper() for p in cli["ignore"]]
-    for key in ("max_params", "max_macs", "frames", "train_samples"):
-        if cli.get(key) is not None:
-            setattr(settings, key, cli[key])
+    overrides = {key: cli[key] for key in ("max_params", "max_macs", "frames", "train_samples")
+                 if cli.get(key) is not None}
+    if "frames" in overrides:
+        overrides["frames_source"] = FrameSource.OPTION
+    settings = replace(settings, **overrides)
     if cli.get("fail_on"):
         settings.fail_on = check_fail_on(cli["fail_on"], "--fail-on")
     return settings
@@ -119,10 +122,17 @@ def _settings(paths, config_path, cli: dict):
 @click.option("--ray-address", help="Ray cluster address for --executor ray.")
 @click.option("--cache-dir", type=click.Path(file_okay=False), help="Probe cache folder (default .lrcn-advise-cache).")
 @click.option("-v", "--verbose", is_flag=True, help="Show each finding's reasoning.")
+@click.option("--conventions", is_flag=True, help="What other FLOP counters report, per-video cost, training "
+              "memory and a latency floor (docs/conventions.md).")
+@click.option("--clips-per-video", default=1, callback=SMALL_COUNT, help="Clips per video for --conventions.")
+@click.option("--views", default=1, callback=SMALL_COUNT, help="Crops/views per clip for --conventions.")
+@click.option("--batch", default=1, callback=SMALL_COUNT, help="Training batch size for --conventions memory.")
+@click.option("--optimizer", type=click.Choice(["adam", "sgd"]), default="adam", show_default=True)
 def check(paths, fmt, output, frames, html_path, no_html, json_path, sarif_path, junit_path, markdown_path,
           fail_on, exit_zero, select, ignore, config_path, baseline_path, write_baseline_path, max_params,
           max_macs, train_samples, max_seconds, probes, data_path, probe_budget, seeds, from_weights,
-          trust_model_code, executor, ray_address, cache_dir, verbose):
+          trust_model_code, executor, ray_address, cache_dir, verbose, conventions, clips_per_video, views, batch,
+          optimizer):
     """Analyse model files (paths, folders or globs) and report findings."""
     options = dict(locals())
     sys.exit(_guarded(lambda: _check(**options)))
@@ -147,8 +157,9 @@ def _guarded(action) -> int:
 
 def _check(paths, fmt, output, frames, html_path, no_html, json_path, sarif_path, junit_path, markdown_path,
            fail_on, exit_zero, select, ignore, config_path, baseline_path, write_baseline_path, max_params,
-           max_macs, train_samples, max_seconds, probes, data_path, probe_budget, seeds, from_weights,
-           trust_model_code, executor, ray_address, cache_dir, verbose) -> int:
+           max_macs, train_samples, probes, data_path, probe_budget, seeds, from_weights, trust_model_code,
+           executor, ray_address, cache_dir, verbose, conventions=False, clips_per_video=1, views=1, batch=1,
+           optimizer="adam", max_seconds=DEFAULT_SECONDS) -> int:
     from .load import cancel_prefetch, expand_paths, prefetch
 
     models = expand_paths(list(paths))
@@ -184,7 +195,13 @@ def _check(paths, fmt, output, frames, html_path, no_html, json_path, sarif_path
                     ray_address, cache_dir, fmt == "table" and not output)
     with watchdog.watch("writing the reports"):
         documents = [result_to_dict(result) for result in results]
+        if conventions:
+            from .cost_report import conventions_section, text_lines
+            for document, result in zip(documents, results):
+                document["conventions"] = conventions_section(result.ir, clips_per_video, views, batch, optimizer)
         _emit(documents, fmt, output, models, verbose, settings)
+        if conventions and fmt == "table" and not output:
+            click.echo("\n".join(inert(line) for d in documents for line in text_lines(d["conventions"])))
         extra = {"json": json_path, "sarif": sarif_path, "junit": junit_path, "markdown": markdown_path}
         for extra_fmt, path in extra.items():
             if path:
@@ -196,8 +213,7 @@ def _check(paths, fmt, output, frames, html_path, no_html, json_path, sarif_path
             _write_html(documents, html_path, models)
     if failed:
         return 2
-    rank = SEVERITY_RANK.get(settings.fail_on, 99)
-    gate = any(SEVERITY_RANK[f.severity] >= rank for r in results for f in r.active) \
+    gate = any(FailOn(settings.fail_on).fails(f.severity) for r in results for f in r.active) \
         or any(r.budget_failures for r in results)
     return 1 if gate and not exit_zero else 0
 
@@ -267,7 +283,11 @@ def _write_html(documents, html_path, models) -> None:
             target = Path(html_path)
         else:
             target = Path(html_path or "lrcn-reports") / f"{model.name}.html"
-        _write(target, html(document), models)
+        page = html(document)
+        if "conventions" in document:
+            from .cost_report import html_panel
+            page = page.replace("</body>", html_panel(document["conventions"]) + "</body>", 1)
+        _write(target, page, models)
         click.echo(f"lrcn-advise: HTML report: {inert(target)}", err=True)
 
 
@@ -302,11 +322,11 @@ def list_rules(fmt):
         click.echo(rules_markdown(), nl=False)
         return
     for rule in catalogue:
-        click.echo(f"{rule.id}  {rule.name:34} {rule.block:8} {rule.severity:8} {rule.title}")
+        click.echo(f"{rule.id}  {rule.name:34} {rule.section:8} {rule.severity:8} {rule.title}")
 
 
 def _rule_dict(rule) -> dict:
-    return {"id": rule.id, "name": rule.name, "title": rule.title, "block": rule.block, "severity": rule.severity,
+    return {"id": rule.id, "name": rule.name, "title": rule.title, "section": rule.section, "severity": rule.severity,
             "guide": rule.guide, "rationale": rule.rationale, "fix": rule.fix, "example": rule.example,
             "probe": rule.probe, "options": [{"name": o.name, "default": o.default, "description": o.description}
                                              for o in rule.options]}
@@ -339,7 +359,8 @@ def explain(rule_id):
 def diff(old, new, fmt, frames, config_path, max_params_growth, max_macs_growth, fail_on):
     """Compare two versions of a model: per-block deltas, new and fixed findings."""
     def action():
-        from .diff import compare, render_diff
+        from .diff import compare
+        from .reports.diff import render_diff
         from .pipeline import analyse_file
 
         settings = _settings([new], config_path, dict(select=[], ignore=[], frames=frames, fail_on=fail_on))

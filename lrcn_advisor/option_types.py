@@ -74,5 +74,6 @@ def _option_name(param) -> str:
 # The options' ranges: wide enough for any real model, small enough for exact integer arithmetic.
 FRAMES = IntOption(1, 1_000_000)
 COUNT = IntOption(1, 10**18)          # --max-params, --max-macs, --train-samples
+SMALL_COUNT = IntOption(1, 10**6)     # --clips-per-video, --views, --batch
 SECONDS = FloatOption(0.1, 86_400.0)  # --max-seconds
 GROWTH = FloatOption(0.0, 1e6)        # diff --max-params-growth / --max-macs-growth (a fraction)
