@@ -14,6 +14,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 from lrcn_advisor.rules import REGISTRY
+from lrcn_advisor.safe_text import inert
 
 from ci_models import HOSTILE_DROPOUT, HOSTILE_HEAD, assert_inert_markdown, check, cli, models, place, repo  # noqa: F401
 
@@ -135,7 +136,8 @@ def test_sarif_is_valid_and_meets_code_scanning_requirements(repo, models, share
         assert physical["region"]["startLine"] == 1
         assert re.fullmatch(r"[0-9a-f]{32}", result["partialFingerprints"]["lrcnFinding/v1"])
     names = {loc["fullyQualifiedName"]: loc for r in results for loc in r["locations"][0]["logicalLocations"]}
-    assert set(names) == {f"hostile::{HOSTILE_DROPOUT}", f"hostile::{HOSTILE_HEAD}"}
+    # issue 16: names reach code scanning inert (the newline shown as an escape, never a raw line break)
+    assert set(names) == {f"hostile::{inert(HOSTILE_DROPOUT)}", f"hostile::{inert(HOSTILE_HEAD)}"}
     assert all(loc["kind"] == "member" for loc in names.values())
     notifications = run["invocations"][0]["toolExecutionNotifications"]
     assert [(n["message"]["text"], n["locations"][0]["physicalLocation"]["artifactLocation"]["uri"])

@@ -194,10 +194,10 @@ def test_costly_files_are_bounded(hostile, tmp_path, name):
 
 def test_nested_model_is_evaluated_once_per_input_shape(hostile):
     """4 calls per level, 12 levels: 16.7M calls of the innermost Dense, counted exactly, in well under a second."""
-    from lrcn_advisor.load import load_model
+    from lrcn_advisor.pipeline import analyse_path
     root, _ = hostile
     start = time.process_time()
-    ir = load_model(root / "nested.json")
+    ir = analyse_path(root / "nested.json")
     assert time.process_time() - start < 5
     dense_macs = 6 * 4 * 4          # (None, 6, 4) -> Dense(4), per call
     lstm_macs = 6 * 4 * 4 * (4 + 4)  # LSTM(4) over 6 steps
