@@ -2,6 +2,8 @@
 
 The fuzz tests run with a fixed seed and a bounded number of cases. A longer run:
     LRCN_FUZZ_EXAMPLES=3000 .venv/bin/python -m pytest tests/test_hardening.py -k fuzz
+The second round (issue 16: injection, symlinks, work caps, field-naming errors) is in
+tests/test_hostile.py and tests/test_hostile_fuzz.py, on the files of tools/make_hostile.py.
 """
 from __future__ import annotations
 

@@ -272,6 +272,10 @@ def make_cases(out: Path, *, worst: bool = False) -> list[Case]:
     add(Case("onnx_chain_180k", 3, save_onnx(onnx_chain(180_000), out / "chain180k.onnx").name, "any"))
     add(Case("onnx_chain_400k", 3, save_onnx(onnx_chain(400_000), out / "chain400k.onnx").name,
              "refused", "nodes"))
+    if worst:  # just under the node cap: the largest ONNX graph that is analysed
+        add(Case("onnx_chain_59k", 3, save_onnx(onnx_chain(59_000), out / "chain59k.onnx").name, "any", worst=True))
+        add(Case("nested_model_9_calls_30_levels", 3, write_json(out / "nested30.json", nested_calls(30, 9)).name,
+                 "any", worst=True))  # 9**30 calls: counted at once, then refused as over 2**90 MACs
     if worst:
         add(Case("onnx_chain_1_9m", 3, save_onnx(onnx_chain(1_900_000), out / "chain1900k.onnx").name,
                  "refused", "nodes", worst=True))
