@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from . import __version__
+from ._version import __version__
 from .errors import AdvisorError, ConfigError
 from .reports import CLI_FORMATS
 

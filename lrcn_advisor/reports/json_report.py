@@ -6,7 +6,7 @@ import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from lrcn_advisor import __version__
+from lrcn_advisor._version import __version__
 from lrcn_advisor.ir import LayerInfo
 from lrcn_advisor.result import Result
 from lrcn_advisor.rules import REGISTRY

@@ -13,7 +13,7 @@ from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from lrcn_advisor import __version__
+from lrcn_advisor._version import __version__
 from lrcn_advisor.rules import all_rules
 
 from .markdown import active
