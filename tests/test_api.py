@@ -161,10 +161,11 @@ def cli_output(*args: str, cwd: Path) -> subprocess.CompletedProcess:
                           cwd=cwd, env=env, timeout=300)
 
 
-def test_report_outputs_are_the_clis(tmp_path):
+def test_report_outputs_are_the_clis(tmp_path, monkeypatch):
     path = tmp_path / "overpooled.keras"
     path.write_bytes((EXAMPLES / "lrcn_overpooled.keras").read_bytes())
-    report = advise(path)
+    monkeypatch.chdir(tmp_path)  # the same working folder, so the same repository-relative path
+    report = advise(path.name)
     for fmt, method in (("json", report.to_json), ("sarif", report.to_sarif), ("junit", report.to_junit),
                         ("markdown", report.to_markdown)):
         done = cli_output(path.name, "--format", fmt, "--no-html", "--probes", "off", "--exit-zero", cwd=tmp_path)
