@@ -222,3 +222,42 @@ def test_public_names():
     with pytest.raises(AttributeError):
         lrcn_advisor.analyse_file  # noqa: B018  (private: not re-exported)
     assert (Path(lrcn_advisor.__file__).parent / "py.typed").is_file()
+
+
+# ---- the format registry and the CLI's cold start ----------------------------------------
+
+def test_every_format_is_one_registry_entry_with_one_signature():
+    from lrcn_advisor.reports import CLI_FORMATS, FORMATS, RenderContext, render
+    from lrcn_advisor.result import Gate
+
+    report = advise(EXAMPLES / "lrcn_overpooled.keras")
+    document = report.document()
+    assert set(CLI_FORMATS) == {"table", "json", "github", "markdown", "sarif", "junit"}
+    for name in FORMATS:
+        assert isinstance(render(name, [document], RenderContext(gate=report.gate())), str), name
+    # the verdict is the gate handed in, never recomputed by a renderer
+    failing = report.gate("warning")
+    passing = report.gate("never")
+    for gate, head in ((failing, "❌ **lrcn-advise: failed**"), (passing, "✅ **lrcn-advise: passed**")):
+        assert head in render("markdown", [document], RenderContext(gate=gate))
+        assert head in render("summary", [document], RenderContext(gate=gate))
+    junit = render("junit", [document], RenderContext(gate=failing))
+    assert 'failures="3"' in junit.split("\n")[1]
+    assert 'failures="0"' in render("junit", [document], RenderContext(gate=passing)).split("\n")[1]
+    assert "passed (fail-on: never)" in render("html-fragment", [document], RenderContext(gate=passing))
+    with pytest.raises(lrcn_advisor.ConfigError, match="unknown format"):
+        render("yaml", [document], RenderContext())
+
+
+def test_json_run_imports_only_the_stages_it_uses(tmp_path):
+    """`--format json --no-html --probes off`: no probes, Ray, HTML, charts, terminal tables or numpy."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run([sys.executable, "-X", "importtime", "-m", "lrcn_advisor",
+                           str(EXAMPLES / "classic_lrcn.keras"), "--format", "json", "--no-html", "--probes", "off"],
+                          capture_output=True, text=True, cwd=tmp_path, env=env, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    imported = {line.split("|")[-1].strip() for line in done.stderr.splitlines() if line.startswith("import time:")}
+    assert "lrcn_advisor.api" in imported and "lrcn_advisor.reports.json_report" in imported
+    for heavy in ("lrcn_advisor.probes", "ray", "pygal", "jinja2", "rich", "numpy", "onnx", "tensorflow", "torch",
+                  "lrcn_advisor.reports.html", "lrcn_advisor.reports.table"):
+        assert heavy not in imported, heavy
