@@ -43,7 +43,7 @@ def test_live_keras_model_equals_its_saved_file(make_models, tmp_path, name):
     model = make_models.ARCHITECTURES[name]()
     path = tmp_path / f"{name}.keras"
     model.save(path)
-    live, saved = advise(model), advise(path)
+    live, saved = advise(model, config={}), advise(path, config={})  # no config found upward can differ
     assert live.totals == saved.totals
     assert live.layers == saved.layers  # names, classes, shapes, configs, params, MACs, blocks, notes
     assert live.blocks == saved.blocks
@@ -138,10 +138,10 @@ def test_onnx_proto_and_bytes(tmp_path):
         warnings.simplefilter("ignore")
         torch.onnx.export(module, (torch_twins.example_input(spec),), buffer, dynamo=False)
     (tmp_path / "m.onnx").write_bytes(buffer.getvalue())
-    from_file = advise(tmp_path / "m.onnx")
+    from_file = advise(tmp_path / "m.onnx", config={})  # not a config another test left above tmp_path
     proto = onnx.load_from_string(buffer.getvalue())
     before = proto.SerializeToString()
-    for live in (advise(proto), advise(buffer.getvalue())):
+    for live in (advise(proto, config={}), advise(buffer.getvalue(), config={})):
         assert live.totals == from_file.totals and live.blocks == from_file.blocks
     assert proto.SerializeToString() == before  # the caller's proto is left as it was
     with pytest.raises(InputError, match="not a readable ONNX model"):
