@@ -60,6 +60,7 @@ class LoadedModel:
     keras_version: str = ""
     notes: tuple[str, ...] = ()   # loader remarks (exporter changes etc.)
     dropout_visible: bool = True  # False for inference exports (ONNX)
+    loss: str | None = None       # the compiled loss (snake_case name) when the file records one
 
 
 @dataclass

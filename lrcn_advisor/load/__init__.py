@@ -97,13 +97,14 @@ def load_model(path: str | os.PathLike) -> LoadedModel:
     if fmt == "onnx":
         from .onnx_loader import load_onnx
         return load_onnx(path)
-    from .keras_files import read_keras_config
-    from .keras_config import graph_from_config
+    from .keras_files import read_keras_file
+    from .keras_config import graph_from_config, loss_from_compile
 
-    config, keras_version = read_keras_config(path, fmt)
+    config, keras_version, compile_config = read_keras_file(path, fmt)
     try:
         graph = graph_from_config(config)
-        return LoadedModel(graph=graph, path=str(path), format=fmt, keras_version=keras_version)
+        return LoadedModel(graph=graph, path=str(path), format=fmt, keras_version=keras_version,
+                           loss=loss_from_compile(compile_config))
     except MALFORMED as error:  # a value of the wrong type somewhere in untrusted data
         raise InputError(f"{path}: malformed model config ({type(error).__name__}: "
                          f"{str(error).splitlines()[0][:120] if str(error) else 'unexpected value'})") from None

@@ -238,3 +238,33 @@ def _plain_config(config: dict) -> dict:
             "beta_initializer", "gamma_initializer", "moving_mean_initializer",
             "moving_variance_initializer", "depthwise_initializer", "pointwise_initializer")
     return {key: value for key, value in config.items() if key not in drop}
+
+
+LOSS_ALIASES = {"crossentropy": "categorical_crossentropy", "kld": "kl_divergence", "mse": "mean_squared_error",
+                "mae": "mean_absolute_error", "bce": "binary_crossentropy", "cce": "categorical_crossentropy"}
+
+
+def loss_from_compile(compile_config: Any) -> str | None:
+    """The loss of a compile/training config as a snake_case name; None when absent or per-output."""
+    if not isinstance(compile_config, dict):
+        return None
+    return _loss_name(compile_config.get("loss"))
+
+
+def _loss_name(value: Any) -> str | None:
+    if isinstance(value, dict) and "class_name" not in value:  # {output name: loss}
+        names = {_loss_name(v) for v in value.values()}
+        return names.pop() if len(names) == 1 else None
+    if isinstance(value, list):
+        names = {_loss_name(v) for v in value}
+        return names.pop() if len(names) == 1 else None
+    if isinstance(value, dict):
+        value = value.get("class_name")
+        if isinstance(value, str) and value.lower() == "function":
+            return None
+    if not isinstance(value, str) or not value or len(value) > 100:
+        return None
+    name = value.rsplit(">", 1)[-1].rsplit(".", 1)[-1]
+    if any(ch.isupper() for ch in name):  # CategoricalCrossentropy -> categorical_crossentropy
+        name = "".join("_" + ch.lower() if ch.isupper() and i else ch.lower() for i, ch in enumerate(name))
+    return LOSS_ALIASES.get(name, name)

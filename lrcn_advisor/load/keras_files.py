@@ -14,6 +14,12 @@ MAX_CONFIG_BYTES = 64 * 2**20
 
 def read_keras_config(path: Path, fmt: str) -> tuple[dict, str]:
     """Return (model config dict, keras version string)."""
+    config, version, _ = read_keras_file(path, fmt)
+    return config, version
+
+
+def read_keras_file(path: Path, fmt: str) -> tuple[dict, str, dict | None]:
+    """Return (model config dict, keras version string, compile config or None)."""
     if fmt == "h5":
         return _from_h5(path)
     if fmt == "keras":
@@ -21,7 +27,7 @@ def read_keras_config(path: Path, fmt: str) -> tuple[dict, str]:
     if path.stat().st_size > MAX_CONFIG_BYTES:
         raise InputError(f"{path}: architecture JSON over {MAX_CONFIG_BYTES:,} bytes")
     config = parse_json(path.read_bytes(), str(path))
-    return config, str(config.get("keras_version", "")) if isinstance(config, dict) else ""
+    return config, str(config.get("keras_version", "")) if isinstance(config, dict) else "", None
 
 
 def parse_json(data: bytes, where: str):
@@ -50,6 +56,7 @@ try:
     handle = h5py.File(sys.argv[1], "r")
     raw = handle.attrs.get("model_config")
     version = handle.attrs.get("keras_version", b"")
+    training = handle.attrs.get("training_config", b"")
 except Exception as error:
     sys.stderr.write((str(error).strip().splitlines() or [type(error).__name__])[0][:160])
     sys.exit(3)
@@ -61,7 +68,12 @@ if not isinstance(raw, bytes) or len(raw) > int(sys.argv[2]):
     sys.exit(5)
 if isinstance(version, bytes):
     version = version.decode("utf-8", "replace")
-sys.stdout.buffer.write(str(version).encode("unicode_escape") + b"\n" + raw)
+if isinstance(training, str):
+    training = training.encode("utf-8", "surrogateescape")
+if not isinstance(training, bytes) or len(training) > int(sys.argv[2]):
+    training = b""
+sys.stdout.buffer.write(str(version).encode("unicode_escape") + b"\n" + training.replace(b"\n", b" ")
+                        + b"\n" + raw)
 """
 H5_TIMEOUT_S = 120
 _PENDING: dict[str, subprocess.Popen] = {}
@@ -75,7 +87,7 @@ def prefetch_h5(path: Path) -> None:
                                          stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 
-def _from_h5(path: Path) -> tuple[dict, str]:
+def _from_h5(path: Path) -> tuple[dict, str, dict | None]:
     prefetch_h5(path)
     child = _PENDING.pop(str(path))
     try:
@@ -96,11 +108,17 @@ def _from_h5(path: Path) -> tuple[dict, str]:
     if done.returncode != 0:
         raise InputError(f"{path}: the HDF5 library failed on this file (exit {done.returncode}); "
                          "it is damaged or hostile")
-    version, _, data = done.stdout.partition(b"\n")
-    return parse_json(data, f"{path} model_config"), version.decode("unicode_escape", "replace")
+    version, _, rest = done.stdout.partition(b"\n")
+    training, _, data = rest.partition(b"\n")
+    try:
+        compile_config = parse_json(training, "") if training.strip() else None
+    except InputError:
+        compile_config = None  # a damaged training config only costs the loss check
+    return (parse_json(data, f"{path} model_config"), version.decode("unicode_escape", "replace"),
+            compile_config)
 
 
-def _from_keras_zip(path: Path) -> tuple[dict, str]:
+def _from_keras_zip(path: Path) -> tuple[dict, str, dict | None]:
     try:
         archive = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError, ValueError) as error:
@@ -117,7 +135,8 @@ def _from_keras_zip(path: Path) -> tuple[dict, str]:
                               .get("keras_version", ""))
             except InputError:
                 version = ""
-    return config, version
+    compile_config = config.get("compile_config")
+    return config, version, compile_config if isinstance(compile_config, dict) else None
 
 
 def _member(archive: zipfile.ZipFile, name: str, path: Path) -> bytes:

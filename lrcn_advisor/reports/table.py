@@ -79,6 +79,8 @@ def render_findings(data: dict, console: Console, *, verbose: bool = False) -> N
                        style="bold"))
     for finding in active:
         where = ", ".join(f"`{inert(n)}`" for n in finding["layers"][:4]) or "model"
+        if len(finding["layers"]) > 4:
+            where += f", … ({len(finding['layers'])} layers)"
         head = Text(f"  {finding['severity'].upper():7} ", style=SEVERITY_STYLE[finding["severity"]])
         head.append(f"{finding['rule']} {finding['name']}", style="bold")
         head.append(f"  [{where}]")
@@ -88,7 +90,10 @@ def render_findings(data: dict, console: Console, *, verbose: bool = False) -> N
         cost = finding["cost"]
         if cost:
             console.print(Text(f"    cost of the fix: params {delta(cost['params_before'], cost['params_after'])}; "
-                               f"MACs {delta(cost['macs_before'], cost['macs_after'])}"))
+                               f"MACs {delta(cost['macs_before'], cost['macs_after'])}"
+                               + (f" ({inert(cost['saving_from'])})" if cost.get("saving_from") else "")))
+            for introduced in cost.get("introduces") or []:
+                console.print(Text(f"    this fix makes {inert(introduced)}", style="yellow"))
         if verbose:
             console.print(Text(f"    why: {finding['rationale']}", style="dim"))
     for failure in data["budget_failures"]:
