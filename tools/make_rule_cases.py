@@ -413,6 +413,29 @@ def mdl004_two(name):
     return lrcn(name, lambda_input=2)
 
 
+@case("mdl004_lambda_sums_time", [("MDL004", "sum_time")])
+def mdl004_sum(name):
+    """A Lambda that sums over time: (None, 16, 64) -> (None, 64). Assuming it keeps its shape would
+    count the Dense after Flatten on 1,024 inputs; the file settles 64 (build config, saved kernel)."""
+    inputs = keras.Input((16, 32, 32, 3), name="frames")
+    x = L.TimeDistributed(L.Conv2D(32, 3, padding="same", activation="relu"), name="conv1")(inputs)
+    x = L.TimeDistributed(L.BatchNormalization(), name="bn1")(x)
+    x = L.TimeDistributed(L.MaxPooling2D(2), name="pool1")(x)
+    x = L.TimeDistributed(L.Conv2D(64, 3, padding="same", activation="relu"), name="conv2")(x)
+    x = L.TimeDistributed(L.MaxPooling2D(2), name="pool2")(x)
+    x = L.TimeDistributed(L.Conv2D(64, 3, padding="same", activation="relu"), name="conv3")(x)
+    x = L.TimeDistributed(L.GlobalAveragePooling2D(), name="features")(x)
+    x = L.Lambda(lambda t: keras.ops.sum(t, axis=1), name="sum_time")(x)
+    x = L.Flatten(name="flatten")(x)
+    x = L.Dense(128, activation="relu", name="fc")(x)
+    x = L.Dropout(0.4, name="drop")(x)
+    outputs = L.Dense(5, activation="softmax", name="out")(x)
+    return keras.Model(inputs, outputs, name=name)
+
+
+ALSO_H5 = ("mdl004_lambda_sums_time", "mdl004_lambda")  # cases also saved as .h5 (no build configs there)
+
+
 @case("mdl002_softmax_one_unit", [("MDL002", "out")])
 def mdl002(name):
     return lrcn(name, out_units=1)
@@ -441,7 +464,10 @@ def main(argv=None) -> int:
     keras.utils.set_random_seed(0)
     labels = {}
     for name, (build, findings, train_samples) in CASES.items():
-        build(name).save(args.out / f"{name}.keras")
+        model = build(name)
+        model.save(args.out / f"{name}.keras")
+        if name in ALSO_H5:
+            model.save(args.out / f"{name}.h5")
         labels[name] = {"findings": [list(f) for f in findings], "train_samples": train_samples}
     (args.out / "labels.json").write_text(json.dumps(labels, indent=2) + "\n")
     print(f"{len(CASES)} rule cases in {args.out}")

@@ -202,8 +202,9 @@ def incomplete_numbers(ctx: CheckContext):
     groups: dict[tuple[str, str, str], list] = {}
     for layer in _walk(ir.layers):
         if layer.status in ("unknown", "opaque"):
-            groups.setdefault((layer.inner_kind_class, layer.status, layer.note), []).append(layer)
-    for (class_name, status, note), layers in groups.items():  # one finding per design, not per layer
+            groups.setdefault((layer.inner_kind_class, layer.status), []).append(layer)
+    for (class_name, status), layers in groups.items():  # one finding per design, not per layer
+        note = layers[0].note
         names = ", ".join(f"`{l.name}`" for l in layers[:4]) + (", …" if len(layers) > 4 else "")
         what = f"{names} ({class_name}) {'is' if len(layers) == 1 else 'are'} {status}"
         yield Hit([l.name for l in layers], f"{what}: {note}",
