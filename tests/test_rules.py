@@ -207,3 +207,43 @@ def test_pyproject_config_is_found_walking_up(corpus_dir, tmp_path):
     model.write_bytes((corpus_dir / "classic_lrcn.h5").read_bytes())
     done = run_cli(model, "--format", "json", "--no-html", "--probes", "off")
     assert "POL001" not in {f["rule"] for f in json.loads(done.stdout)["findings"]}
+
+
+def test_opaque_layer_shapes_recovered_from_the_file(rule_cases_dir):
+    """A Lambda that sums over time: the Dense after Flatten holds a (64, 128) kernel, 8,320 params,
+    not the 131,200 that assuming the Lambda kept its (None, 16, 64) input would give."""
+    keras_ir = analyse_path(rule_cases_dir / "mdl004_lambda_sums_time.keras")
+    assert keras_ir.layer("sum_time").output_shape == (None, 64)
+    assert "from the next layer's build config" in keras_ir.layer("sum_time").note
+    fc = keras_ir.layer("fc")
+    assert (fc.params, fc.input_shape, fc.exact) == (8_320, (None, 64), True)
+    assert keras_ir.layer("flatten").shape_origin == "build config" and keras_ir.exact
+    h5_ir = analyse_path(rule_cases_dir / "mdl004_lambda_sums_time.h5")  # no build configs: the saved kernels
+    fc = h5_ir.layer("fc")
+    assert (fc.params, fc.shape_origin, fc.exact, fc.params_exact) == (8_320, "saved weights", False, True)
+    assert not h5_ir.layer("flatten").exact and h5_ir.params == keras_ir.params and not h5_ir.exact
+    data = json.loads(run_cli(rule_cases_dir / "mdl004_lambda_sums_time.h5", "--format", "json", "--no-html",
+                              "--probes", "off", "--frames", "16").stdout)
+    layers = {layer["name"]: layer for layer in data["layers"]}
+    assert layers["fc"]["exact"] is False and layers["fc"]["shape_origin"] == "saved weights"
+    assert data["totals"]["exact"] is False and data["totals"]["params_exact"] is True
+    table = run_cli(rule_cases_dir / "mdl004_lambda_sums_time.h5", "--no-html", "--probes", "off").stdout
+    assert "~(None, 128)" in table and "params are exact" in table
+
+
+def test_shape_preserving_lambda_in_h5_keeps_exact_params(rule_cases_dir):
+    """x / 255 in an .h5 file: every kernel confirms the widths, so params stay exact while MACs are
+    marked as resting on the Lambda keeping its shape."""
+    h5_ir, keras_ir = (analyse_path(rule_cases_dir / f"mdl004_lambda.{fmt}") for fmt in ("h5", "keras"))
+    assert h5_ir.params == keras_ir.params and h5_ir.params_exact and not h5_ir.exact
+    assert keras_ir.exact and h5_ir.macs == keras_ir.macs
+    assert h5_ir.layer("conv1").shape_origin == "saved weights"
+
+
+def test_compile_loss_is_read_from_the_file(rule_cases_dir):
+    for fmt in ("keras", "h5"):  # compile_config in .keras, training_config in .h5
+        ir = analyse_path(rule_cases_dir / f"mdl007_sigmoid_categorical.{fmt}")
+        assert ir.model.loss == "categorical_crossentropy", fmt
+        assert [f.rule for f in lint_ir(ir, Settings()) if f.severity == "error"] == ["MDL007"], fmt
+    assert analyse_path(rule_cases_dir / "clean_multilabel_sigmoid_bce.keras").model.loss == "binary_crossentropy"
+    assert analyse_path(rule_cases_dir / "mdl003_sigmoid_many.keras").model.loss is None

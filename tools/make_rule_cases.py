@@ -433,7 +433,7 @@ def mdl004_sum(name):
     return keras.Model(inputs, outputs, name=name)
 
 
-ALSO_H5 = ("mdl004_lambda_sums_time", "mdl004_lambda")  # cases also saved as .h5 (no build configs there)
+ALSO_H5 = ("mdl004_lambda_sums_time", "mdl004_lambda", "mdl007_sigmoid_categorical")  # cases also saved as .h5 (no build configs there)
 
 
 @case("mdl002_softmax_one_unit", [("MDL002", "out")])
