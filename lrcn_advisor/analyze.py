@@ -59,10 +59,15 @@ def _analyse_graph(graph: GraphSpec, model: LoadedModel, source: FrameSource, de
     if source == FrameSource.DEFAULT and ctx.assumed_dims:
         warnings.append(f"the time length is unknown (None) in the file; costs assume "
                         f"{frames} frames (pass --frames N to set it)")
+    uncounted = [layer.name for layer in _walk(layers) if not layer.params_exact]
     for layer in _walk(layers):
-        if layer.status != "ok":
+        if layer.status != "ok" and layer.params_exact:
             warnings.append(f"layer {layer.name!r} ({layer.inner_kind_class}) is {layer.status}: "
                             f"{layer.note}; totals leave it out")
+    if uncounted:
+        shown = ", ".join(repr(name) for name in uncounted[:4]) + (", …" if len(uncounted) > 4 else "")
+        warnings.append(f"{len(uncounted)} layer(s) after an opaque layer have no shape in the file ({shown}): "
+                        "their params and MACs are not counted, so the totals are lower bounds")
     return ModelIR(name=graph.name, path=model.path, format=model.format, graph=graph,
                    input_shapes=input_shapes, frames=frames, frames_source=source, layers=layers,
                    blocks=assign_blocks(layers), warnings=warnings, notes=list(model.notes),
@@ -119,7 +124,7 @@ def evaluate_graph(graph: GraphSpec, ctx: Context, depth: int = 0) -> tuple[list
                 result.note = "; ".join(filter(None, [result.note, f"shape unknown after the opaque layer `{origin}` "
                                                       "(no parameters either way)"]))
             elif not width_known:  # nothing settles the input width: params and MACs unknown (counted 0)
-                params_exact = False
+                params_exact, shape_origin = False, "assumed"
                 result = Cost(result.output_shapes, status="unknown",
                               note=f"input shape unknown after the opaque layer `{origin}`: params and MACs "
                                    "not counted (totals are lower bounds)")

@@ -199,17 +199,20 @@ def loss_activation_mismatch(ctx: CheckContext):
       example="""Lambda(lambda x: x / 255.0) or a custom AttentionPooling layer.""")
 def incomplete_numbers(ctx: CheckContext):
     ir, opts = ctx.ir, ctx.options
-    groups: dict[tuple[str, str, str], list] = {}
+    groups: dict[tuple[str, str], list] = {}
+    uncounted = [layer.name for layer in _walk(ir.layers) if not layer.params_exact]
     for layer in _walk(ir.layers):
-        if layer.status in ("unknown", "opaque"):
+        if layer.status in ("unknown", "opaque") and layer.params_exact:  # the opaque layers themselves
             groups.setdefault((layer.inner_kind_class, layer.status), []).append(layer)
     for (class_name, status), layers in groups.items():  # one finding per design, not per layer
         note = layers[0].note
         names = ", ".join(f"`{l.name}`" for l in layers[:4]) + (", …" if len(layers) > 4 else "")
         what = f"{names} ({class_name}) {'is' if len(layers) == 1 else 'are'} {status}"
-        yield Hit([l.name for l in layers], f"{what}: {note}",
+        after = (f"; {len(uncounted)} layer(s) after it have no shape in the file and are not counted"
+                 if uncounted else "")
+        yield Hit([l.name for l in layers], f"{what}: {note}{after}",
                   "replace it by built-in layers, or treat the totals as lower bounds",
-                  {"status": status, "class": class_name, "count": len(layers)})
+                  {"status": status, "class": class_name, "count": len(layers), "uncounted_layers": len(uncounted)})
 
 
 @rule(id="MDL005", name="unknown-time-length", title="The clip length is not fixed in the file",
