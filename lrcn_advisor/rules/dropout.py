@@ -192,6 +192,13 @@ def recurrent_dropout(ctx: CheckContext):
     for layer in recurrent_layers(ir):
         rate = float(layer.config.get("recurrent_dropout") or 0.0)
         if rate > 0 and layer.inner_kind_class in ("LSTM", "GRU"):
+            if _upstream_dropout(ir, layer):  # a Dropout already thins the input: moving the rate would stack
+                yield Hit([layer.name], f"`{layer.name}` uses recurrent_dropout={rate:g}, which rules out the "
+                                        "cuDNN kernel", f"set recurrent_dropout=0 at `{layer.name}` (the Dropout "
+                                        "before it already regularises its input)", {"recurrent_dropout": rate},
+                          edits.set_config(layer.name, f"recurrent_dropout {rate:g} -> 0 at `{layer.name}`",
+                                           recurrent_dropout=0.0))
+                continue
             yield Hit([layer.name], f"`{layer.name}` uses recurrent_dropout={rate:g}, which rules out the cuDNN kernel",
                       f"set recurrent_dropout=0 at `{layer.name}` and use dropout={min(rate, 0.5):g} on its inputs",
                       {"recurrent_dropout": rate},
