@@ -93,8 +93,9 @@ def long_sequence(ctx: CheckContext):
       section="lstm", severity="warning", guide=GUIDE, probe="cost",
       options=(Option("max_ratio", 32, "per-frame features / recurrent units above this are reported"),
                Option("min_features", 1024, "only report when the per-frame vector is at least this long"),
-               Option("min_model_macs", 10_000_000, "models cheaper than this (MACs per clip) are deliberate "
-                                                    "small designs and left alone"),
+               Option("min_model_macs", 10_000_000, "models cheaper than this (MACs per clip)..."),
+               Option("min_input_weights", 50_000, "...whose recurrent input weights are also fewer than this "
+                                                   "are deliberate small designs and left alone"),
                Option("max_projection_params", 1_000_000, "a projection bigger than this is not suggested; "
                                                           "pooling or GAP is")),
       rationale="""When thousands of per-frame features are squeezed straight into a few LSTM units,
@@ -110,10 +111,13 @@ def long_sequence(ctx: CheckContext):
 def recurrent_bottleneck(ctx: CheckContext):
     ir, opts = ctx.ir, ctx.options
     found = recurrent_input_features(ir)
-    if not found or ir.macs < opts["min_model_macs"]:
+    if not found:
         return
     layer, features = found
     units = int(layer.config.get("units") or 0)
+    gates = {"LSTM": 4, "GRU": 3}.get(layer.inner_kind_class, 1)
+    if ir.macs < opts["min_model_macs"] and gates * features * units < opts["min_input_weights"]:
+        return  # a cheap, deliberate bottleneck
     if not units or features < opts["min_features"] or features / units < opts["max_ratio"]:
         return
     if units < opts.get("degenerate_units", DEGENERATE_UNITS):
