@@ -91,13 +91,15 @@ def feature_stack(ir: ModelIR) -> Stack:
     convs, pools, last = [], [], None
     rf, jump = 1, 1
     has_backbone = False
+    backbone_hw = None
     frame = frame_hw(ir)
     for layer in before_recurrent(ir):
         if layer.kind == "backbone":
             has_backbone = True
-            hw = map_hw(layer)
+            hw = map_hw(layer) or _last_child_map(layer)
             if hw and frame:
                 last, jump, rf = layer, max(1, frame[0] // hw[0]), frame[0]
+                backbone_hw = hw
             continue
         if layer.inner_kind_class in FEATURE_END and last is not None:
             break
@@ -117,8 +119,19 @@ def feature_stack(ir: ModelIR) -> Stack:
             pools.append(layer)
         jump *= stride
         last = layer
-    final = map_hw(last) if last else None
+    final = (backbone_hw if last.kind == "backbone" else map_hw(last)) if last else None
     return Stack(convs, pools, last, final, jump, rf, has_backbone)
+
+
+def _last_child_map(layer: LayerInfo) -> tuple[int, int] | None:
+    """The last per-image 2-D map inside a nested backbone that pools it away itself (pooling='avg')."""
+    for child in reversed(layer.children):
+        shape = child.output_shape
+        if len(shape) == 4 and child.kind != "input":
+            hw = map_hw(child)
+            if hw:
+                return hw
+    return None
 
 
 def is_conv_recurrent(layer: LayerInfo) -> bool:
