@@ -46,6 +46,7 @@ def result_to_dict(result: Result) -> dict:
             "input_shapes": [_shape(s) for s in ir.input_shapes],
             "frames": ir.frames, "frames_source": ir.frames_source,
             "sha256": result.sha256, "keras_version": ir.keras_version or None,
+            "loss": ir.model.loss if ir.model is not None else None,
         },
         "layers": [_layer(layer, total_macs, ir.frames) for layer in ir.layers],
         "blocks": [{"id": b.id, "stage": b.stage, "label": b.label, "layers": b.layers, "params": b.params,

@@ -35,13 +35,19 @@ def _rate(layer) -> float:
       example="""TimeDistributed(Dropout(0.8)) after a conv block: four of five activations are dropped.""")
 def dropout_too_high(ctx: CheckContext):
     ir, opts = ctx.ir, ctx.options
+    by_rate: dict[float, list] = {}
     for layer in dropout_layers(ir):
-        rate = _rate(layer)
-        if rate > opts["max_rate"]:
-            new = opts["suggested_rate"]
-            yield Hit([layer.name], f"`{layer.name}` drops {rate:g} of its inputs (above {opts['max_rate']:g})",
-                      f"set the rate at `{layer.name}` to {new:g} ({BALANCED})", {"rate": rate},
-                      edits.set_config(layer.name, f"dropout {rate:g} -> {new:g} at `{layer.name}`", rate=new))
+        if _rate(layer) > opts["max_rate"]:
+            by_rate.setdefault(_rate(layer), []).append(layer)
+    new = opts["suggested_rate"]
+    for rate, layers in by_rate.items():  # one finding per design: every layer with this rate
+        names = [layer.name for layer in layers]
+        where = ", ".join(f"`{n}`" for n in names)
+        steps = [edits.set_config(n, f"dropout {rate:g} -> {new:g} at `{n}`", rate=new) for n in names]
+        yield Hit(names, f"{where} drop{'s' if len(names) == 1 else ''} {rate:g} of {'its' if len(names) == 1 else 'their'} "
+                         f"inputs (above {opts['max_rate']:g})",
+                  f"set the rate at {where} to {new:g} ({BALANCED})", {"rate": rate, "layers": len(names)},
+                  steps[0] if len(steps) == 1 else edits.chain(f"dropout {rate:g} -> {new:g} at {where}", *steps))
     for layer in recurrent_layers(ir):
         rate = float(layer.config.get("dropout") or 0.0)
         if rate > opts["max_rate"]:

@@ -20,7 +20,7 @@ from lrcn_advisor.ir import ModelIR
 from lrcn_advisor.result import CostEffect, Finding
 from lrcn_advisor.vocabulary import Severity
 
-from .base import REGISTRY, CheckContext, Hit, Rule
+from .base import OPPOSITES, REGISTRY, CheckContext, Hit, Rule
 
 Recount = Callable[[Edit], ModelIR | None]
 FindingKey = tuple[str, str]  # rule, first layer
@@ -89,7 +89,7 @@ def _introduced(ir: ModelIR, settings: Settings, recount: Recount, edit: Edit, p
     if done is None:
         return None
     after, hits = done
-    new = [f"{rule.id} fire at {', '.join(f'`{n}`' for n in hit.layers[:3]) or 'the model'}: {hit.message}"
+    new = [(rule.id, f"{rule.id} fire at {', '.join(f'`{n}`' for n in hit.layers[:3]) or 'the model'}: {hit.message}")
            for rule, hit in hits if _key(rule, hit) not in present and rule.id not in {k[0] for k in present}]
     return after, new
 
@@ -110,9 +110,13 @@ def _finding(ir: ModelIR, rule: Rule, hit: Hit, settings: Settings, today: dt.da
             if not done[1]:
                 break
         if tried:
-            clean = [t for t in tried if not t[3]]
-            fix, edit, after, introduced = clean[0] if clean else tried[0]
-            cost = CostEffect(ir.params, after.params, ir.macs, after.macs, introduced,
+            # prefer a fix that trips no rule, then one that trips no rule pulling the other way
+            opposite = OPPOSITES.get(rule.id, frozenset())
+            tried.sort(key=lambda t: (bool(t[3]), any(rule_id in opposite for rule_id, _ in t[3])))
+            fix, edit, after, introduced = tried[0]
+            if any(rule_id in opposite for rule_id, _ in introduced):
+                fix = f"{fix} (a trade-off: no fix found that other rules accept)"
+            cost = CostEffect(ir.params, after.params, ir.macs, after.macs, [text for _, text in introduced],
                               _saving_from(ir, after, hit.layers))
     finding = Finding(rule=rule.id, name=rule.name, severity=severity, section=rule.section,
                       layers=list(hit.layers), message=hit.message, fix=fix,
