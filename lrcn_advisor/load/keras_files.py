@@ -3,9 +3,11 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
+import resource
+import select
+import signal
 import tempfile
+import time
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,24 +29,22 @@ class KerasFile:
     weight_shapes: dict[str, list[tuple[int, ...]]] = field(default_factory=dict)
 
 
-def read_keras_config(path: Path, fmt: str) -> tuple[dict, str]:
-    """Return (model config dict, keras version string)."""
-    done = read_keras_file(path, fmt)
-    return done.config, done.keras_version
-
-
 def read_keras_file(path: Path, fmt: str) -> KerasFile:
     """The architecture, version, compile config and saved weight shapes of a Keras file."""
     if fmt == "h5":
-        config, version, compile_config, shapes = _from_h5(path)
-        return KerasFile(config, version, compile_config, shapes)
+        return _from_h5(path)
     if fmt == "keras":
-        config, version, compile_config, shapes = _from_keras_zip(path)
-        return KerasFile(config, version, compile_config, shapes)
+        return _from_keras_zip(path)
     if path.stat().st_size > MAX_CONFIG_BYTES:
         raise InputError(f"{path}: architecture JSON over {MAX_CONFIG_BYTES:,} bytes")
     config = parse_json(path.read_bytes(), str(path))
     return KerasFile(config, str(config.get("keras_version", "")) if isinstance(config, dict) else "")
+
+
+def read_keras_config(path: Path, fmt: str) -> tuple[dict, str]:
+    """Return (model config dict, keras version string)."""
+    done = read_keras_file(path, fmt)
+    return done.config, done.keras_version
 
 
 def parse_json(data: bytes, where: str):
@@ -63,103 +63,172 @@ def parse_json(data: bytes, where: str):
     return value
 
 
-# The HDF5 C library can crash on damaged or hostile files, so the attribute is read in a child
-# process with bounded memory and time; a crash there becomes a clear error here.
-H5_CHILD = r"""
-import resource, sys
-resource.setrlimit(resource.RLIMIT_AS, (4 << 30, 4 << 30))
-import h5py, json
-weights_only = len(sys.argv) > 3 and sys.argv[3] == "weights"
+# The HDF5 C library can crash on damaged or hostile files, so the attributes are read in a child
+# process with bounded memory and time; a crash there becomes a clear error here. The child is
+# forked after h5py is imported once, so it inherits the import instead of repeating it, and at most
+# one reader per core runs at a time.
+H5_TIMEOUT_S = 120
+H5_MEMORY_LIMIT = 4 << 30
+_PENDING: dict[str, "_Reader"] = {}
+_QUEUED: list[str] = []
 
 
-def weight_shapes(group):
-    # {top-level weight group: [dataset shapes in path order]}: shapes only, values are never read
-    shapes, count = {}, [0]
+class _Reader:
+    """One forked child reading one HDF5 file's architecture into a pipe."""
+
+    def __init__(self, path: str, weights_only: bool = False):
+        import h5py  # noqa: F401  (imported once in the parent; every forked reader inherits it)
+
+        read_end, write_end = os.pipe()
+        self.pid = os.fork()
+        if self.pid == 0:  # the child: never returns
+            os.close(read_end)
+            _child_main(path, write_end, weights_only)
+        os.close(write_end)
+        self.fd, self.started = read_end, time.monotonic()
+
+    def finish(self) -> tuple[int, bytes]:
+        """(exit code or -signal, everything the child wrote); kills it past the timeout."""
+        chunks: list[bytes] = []
+        deadline = self.started + H5_TIMEOUT_S
+        try:
+            while True:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or not select.select([self.fd], [], [], remaining)[0]:
+                    os.kill(self.pid, signal.SIGKILL)
+                    os.waitpid(self.pid, 0)
+                    return -1, b""
+                chunk = os.read(self.fd, 1 << 20)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+        finally:
+            os.close(self.fd)
+        _, status = os.waitpid(self.pid, 0)
+        code = os.waitstatus_to_exitcode(status)
+        return (code if code >= 0 else 128 - code), b"".join(chunks)
+
+
+def _child_main(path: str, fd: int, weights_only: bool = False) -> None:
+    code = 70
+    try:
+        resource.setrlimit(resource.RLIMIT_AS, (H5_MEMORY_LIMIT, H5_MEMORY_LIMIT))
+        code, payload = _read_weight_file(path) if weights_only else _read_h5_attributes(path)
+        with os.fdopen(fd, "wb") as stream:
+            stream.write(payload)
+    except BaseException:  # noqa: BLE001  (the child reports by exit code only)
+        pass
+    finally:
+        os._exit(code)
+
+
+def _read_h5_attributes(path: str) -> tuple[int, bytes]:
+    """(exit code, payload): 0 with b"version\ntraining_config\nweight shapes\nconfig", 3 unreadable,
+    4 no model_config, 5 too big."""
+    import h5py
+
+    try:
+        handle = h5py.File(path, "r")
+        raw = handle.attrs.get("model_config")
+        version = handle.attrs.get("keras_version", b"")
+        training = handle.attrs.get("training_config", b"")
+    except Exception as error:  # noqa: BLE001  (any failure of the library on this file)
+        return 3, (str(error).strip().splitlines() or [type(error).__name__])[0][:160].encode("utf-8", "replace")
+    if raw is None:
+        return 4, b""
+    if isinstance(raw, str):
+        raw = raw.encode("utf-8", "surrogateescape")
+    if not isinstance(raw, bytes) or len(raw) > MAX_CONFIG_BYTES:
+        return 5, b""
+    if isinstance(version, bytes):
+        version = version.decode("utf-8", "replace")
+    if isinstance(training, str):
+        training = training.encode("utf-8", "surrogateescape")
+    if not isinstance(training, bytes) or len(training) > MAX_CONFIG_BYTES:
+        training = b""  # the loss is a hint; an odd training config only costs the loss check
+    try:
+        shapes = _weight_shapes(handle.get("model_weights"))
+    except Exception:  # noqa: BLE001  (weight shapes are a hint; a damaged group only costs the hint)
+        shapes = b"{}"
+    return 0, (str(version).encode("unicode_escape") + b"\n" + training.replace(b"\n", b" ") + b"\n"
+               + shapes + b"\n" + raw)
+
+
+def _weight_shapes(group) -> bytes:
+    """{top-level weight group: [dataset shapes in path order]} as JSON: shapes only, never values."""
+    import h5py
+
+    shapes: dict[str, list] = {}
+    count = 0
+
     def visit(name, obj):
-        if isinstance(obj, h5py.Dataset) and count[0] < 100000:
-            count[0] += 1
+        nonlocal count
+        if isinstance(obj, h5py.Dataset) and count < MAX_WEIGHT_ENTRIES:
+            count += 1
             shapes.setdefault(name.split("/", 1)[0], []).append(list(obj.shape))
     if group is not None:
         group.visititems(visit)
     return json.dumps(shapes).encode()
 
 
-try:
-    handle = h5py.File(sys.argv[1], "r")
-    if weights_only:
-        sys.stdout.buffer.write(weight_shapes(handle.get("layers")))
-        sys.exit(0)
-    raw = handle.attrs.get("model_config")
-    version = handle.attrs.get("keras_version", b"")
-    training = handle.attrs.get("training_config", b"")
-except Exception as error:
-    sys.stderr.write((str(error).strip().splitlines() or [type(error).__name__])[0][:160])
-    sys.exit(3)
-if raw is None:
-    sys.exit(4)
-if isinstance(raw, str):
-    raw = raw.encode("utf-8", "surrogateescape")
-if not isinstance(raw, bytes) or len(raw) > int(sys.argv[2]):
-    sys.exit(5)
-if isinstance(version, bytes):
-    version = version.decode("utf-8", "replace")
-if isinstance(training, str):
-    training = training.encode("utf-8", "surrogateescape")
-if not isinstance(training, bytes) or len(training) > int(sys.argv[2]):
-    training = b""
-try:
-    shapes = weight_shapes(handle.get("model_weights"))
-except Exception:
-    shapes = b"{}"  # weight shapes are a hint; a damaged weights group only costs the hint
-sys.stdout.buffer.write(str(version).encode("unicode_escape") + b"\n" + training.replace(b"\n", b" ")
-                        + b"\n" + shapes + b"\n" + raw)
-"""
-H5_TIMEOUT_S = 120
-_PENDING: dict[str, subprocess.Popen] = {}
+def _read_weight_file(path: str) -> tuple[int, bytes]:
+    """(exit code, weight-shape JSON) of a Keras 3 model.weights.h5 (groups under layers/)."""
+    import h5py
+
+    try:
+        return 0, _weight_shapes(h5py.File(path, "r").get("layers"))
+    except Exception:  # noqa: BLE001
+        return 3, b""
 
 
 def prefetch_h5(path: Path) -> None:
-    """Start reading an HDF5 file's architecture in the background (the CLI overlaps its imports)."""
+    """Start reading an HDF5 file's architecture in the background (the CLI overlaps its imports);
+    past one reader per core, the file waits for a free one."""
     key = str(path)
+    if key in _PENDING or key in _QUEUED:
+        return
+    if len(_PENDING) < (os.cpu_count() or 1):
+        _PENDING[key] = _Reader(key)
+    else:
+        _QUEUED.append(key)
+
+
+def _from_h5(path: Path) -> KerasFile:
+    key = str(path)
+    if key in _QUEUED:
+        _QUEUED.remove(key)
     if key not in _PENDING:
-        _PENDING[key] = subprocess.Popen([sys.executable, "-I", "-c", H5_CHILD, key, str(MAX_CONFIG_BYTES)],
-                                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-
-
-def _from_h5(path: Path):
-    prefetch_h5(path)
-    child = _PENDING.pop(str(path))
-    try:
-        stdout, stderr = child.communicate(timeout=H5_TIMEOUT_S)
-    except subprocess.TimeoutExpired:
-        child.kill()
-        child.communicate()
-        raise InputError(f"{path}: reading the HDF5 file took over {H5_TIMEOUT_S} s; it may be hostile") from None
-    done = subprocess.CompletedProcess(child.args, child.returncode, stdout, stderr)
-    reason = done.stderr.decode("utf-8", "replace").strip()
-    if done.returncode == 3:
+        _PENDING[key] = _Reader(key)
+    code, output = _PENDING.pop(key).finish()
+    while _QUEUED and len(_PENDING) < (os.cpu_count() or 1):
+        waiting = _QUEUED.pop(0)
+        _PENDING[waiting] = _Reader(waiting)
+    if code == -1:
+        raise InputError(f"{path}: reading the HDF5 file took over {H5_TIMEOUT_S} s; it may be hostile")
+    reason = output.decode("utf-8", "replace").strip()
+    if code == 3:
         raise InputError(f"{path}: cannot open HDF5 file ({reason}); the file may be truncated or damaged")
-    if done.returncode == 4:
+    if code == 4:
         raise InputError(f"{path}: HDF5 file has no 'model_config': not a saved Keras model "
                          "(a weights-only file? save with model.save() or pass the architecture .json)")
-    if done.returncode == 5:
+    if code == 5:
         raise InputError(f"{path}: 'model_config' is not text of at most {MAX_CONFIG_BYTES:,} bytes")
-    if done.returncode != 0:
-        raise InputError(f"{path}: the HDF5 library failed on this file (exit {done.returncode}); "
+    if code != 0:
+        raise InputError(f"{path}: the HDF5 library failed on this file (exit {code}); "
                          "it is damaged or hostile")
-    version, _, rest = done.stdout.partition(b"\n")
+    version, _, rest = output.partition(b"\n")
     training, _, rest = rest.partition(b"\n")
     shapes, _, data = rest.partition(b"\n")
     try:
         compile_config = parse_json(training, "") if training.strip() else None
     except InputError:
         compile_config = None  # a damaged training config only costs the loss check
-    return (parse_json(data, f"{path} model_config"), version.decode("unicode_escape", "replace"),
-            compile_config, _shapes(shapes))
+    return KerasFile(parse_json(data, f"{path} model_config"), version.decode("unicode_escape", "replace"),
+                     compile_config, _shapes(shapes))
 
 
 def _shapes(data: bytes) -> dict[str, list[tuple[int, ...]]]:
-    """Parse the child's weight-shape JSON; anything malformed is dropped (shapes are hints)."""
+    """Parse the reader's weight-shape JSON; anything malformed is dropped (shapes are hints)."""
     try:
         value = json.loads(data.decode("utf-8")) if data.strip() else {}
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
@@ -169,13 +238,13 @@ def _shapes(data: bytes) -> dict[str, list[tuple[int, ...]]]:
     shapes = {}
     for name, items in value.items():
         if isinstance(name, str) and isinstance(items, list):
-            shapes[name] = [tuple(d for d in item) for item in items
+            shapes[name] = [tuple(item) for item in items
                             if isinstance(item, list) and all(isinstance(d, int) and d >= 0 for d in item)]
     return shapes
 
 
-def _weights_of_archive(archive: zipfile.ZipFile, path: Path) -> dict[str, list[tuple[int, ...]]]:
-    """Shapes of model.weights.h5 inside a .keras archive (read in the child; values never read)."""
+def _weights_of_archive(archive: zipfile.ZipFile) -> dict[str, list[tuple[int, ...]]]:
+    """Shapes of model.weights.h5 inside a .keras archive, read by a forked reader (values never read)."""
     if "model.weights.h5" not in archive.namelist():
         return {}
     info = archive.getinfo("model.weights.h5")
@@ -189,15 +258,17 @@ def _weights_of_archive(archive: zipfile.ZipFile, path: Path) -> dict[str, list[
                     out.write(chunk)
         except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError):
             return {}
-        try:
-            done = subprocess.run([sys.executable, "-I", "-c", H5_CHILD, target, str(MAX_CONFIG_BYTES), "weights"],
-                                  capture_output=True, timeout=H5_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            return {}
-    return _shapes(done.stdout) if done.returncode == 0 else {}
+        code, output = _Reader(target, weights_only=True).finish()
+    return _shapes(output) if code == 0 else {}
 
 
-def _from_keras_zip(path: Path, with_weights: bool = True):
+def _has_opaque(config: dict) -> bool:
+    """Whether the architecture has a Lambda layer, the only case where weight shapes are needed."""
+    text = json.dumps(config)
+    return '"Lambda"' in text or '"TFOpLambda"' in text or '"SlicingOpLambda"' in text
+
+
+def _from_keras_zip(path: Path) -> KerasFile:
     try:
         archive = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError, ValueError) as error:
@@ -214,15 +285,9 @@ def _from_keras_zip(path: Path, with_weights: bool = True):
                               .get("keras_version", ""))
             except InputError:
                 version = ""
-        shapes = _weights_of_archive(archive, path) if with_weights and _has_opaque(config) else {}
+        shapes = _weights_of_archive(archive) if _has_opaque(config) else {}
     compile_config = config.get("compile_config")
-    return config, version, compile_config if isinstance(compile_config, dict) else None, shapes
-
-
-def _has_opaque(config: dict) -> bool:
-    """Whether the architecture has a Lambda/custom layer, the only case where weight shapes are needed."""
-    text = json.dumps(config)
-    return '"Lambda"' in text or '"TFOpLambda"' in text or '"SlicingOpLambda"' in text
+    return KerasFile(config, version, compile_config if isinstance(compile_config, dict) else None, shapes)
 
 
 def _member(archive: zipfile.ZipFile, name: str, path: Path) -> bytes:
