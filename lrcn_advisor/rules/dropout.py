@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from lrcn_advisor import edits
 
-from .base import CheckContext, Hit, Option, rule
+from .base import REGISTRY, CheckContext, Hit, Option, rule
+from .model import output_activation
 from lrcn_advisor.ir_view import (before_recurrent, consumers, dense_before, feature_stack, fmt_int, output_layers,
                                   recurrent_layers)
 
@@ -100,7 +101,6 @@ def other_regularisation(ir) -> str:
 
 def is_classifier(ir) -> bool:
     """The model ends on a Dense with softmax/sigmoid producing one vector per clip (or per step)."""
-    from .model import output_activation
     for output, dense, activation in output_activation(ir):
         if activation in CLASSIFIER_ACTIVATIONS and len(output.output_shape) <= 3:
             return True
@@ -180,7 +180,7 @@ def dropout_before_output(ctx: CheckContext):
 
 
 def dropout_too_high_rate() -> float:
-    from .base import REGISTRY
+    """DRP001's default limit: above it DRP001 reports the layer (and proposes the same rate)."""
     return REGISTRY["DRP001"].defaults()["max_rate"]
 
 

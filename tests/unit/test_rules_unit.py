@@ -161,7 +161,6 @@ def test_pol003_pool_larger_than_its_input():
 
 
 def test_pol004_consecutive_pools():
-    graph = lrcn(before_recurrent=())
     graph = lrcn()
     index = [s.name for s in graph.layers].index("pool3")
     extra = pool("pool_extra", 2)
