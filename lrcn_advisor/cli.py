@@ -96,6 +96,12 @@ class CheckOptions:
     executor: str = "local"
     ray_address: str | None = None
     cache_dir: str | None = None
+    # --conventions: other counters' conventions, per-video cost, training memory (docs/conventions.md)
+    conventions: bool = False
+    clips_per_video: int = 1
+    views: int = 1
+    batch: int = 1
+    optimizer: str = "adam"
 
     def setting_values(self) -> dict:
         return {f.name: getattr(self, f.name) for f in fields(self) if f.metadata.get("setting")}
@@ -148,6 +154,12 @@ class CheckOptions:
 @click.option("--ray-address", help="Ray cluster address for --executor ray.")
 @click.option("--cache-dir", type=click.Path(file_okay=False), help="Probe cache folder (default .lrcn-advise-cache).")
 @click.option("-v", "--verbose", is_flag=True, help="Show each finding's reasoning.")
+@click.option("--conventions", is_flag=True, help="What other FLOP counters report, per-video cost, training "
+              "memory and a latency floor (docs/conventions.md).")
+@click.option("--clips-per-video", default=1, callback=_positive_int, help="Clips per video for --conventions.")
+@click.option("--views", default=1, callback=_positive_int, help="Crops/views per clip for --conventions.")
+@click.option("--batch", default=1, callback=_positive_int, help="Training batch size for --conventions memory.")
+@click.option("--optimizer", type=click.Choice(["adam", "sgd"]), default="adam", show_default=True)
 def check(**values):
     """Analyse model files (paths, folders or globs) and report findings."""
     options = CheckOptions(**values)
@@ -205,6 +217,11 @@ def run_check(options: CheckOptions) -> int:
         reports = _run_probes(reports, options, probe_options)
     results = [report.result for report in reports]
     documents = [result_to_dict(result) for result in results]
+    if options.conventions:
+        from .cost_report import conventions_section
+        for document, result in zip(documents, results):
+            document["conventions"] = conventions_section(result.ir, options.clips_per_video, options.views,
+                                                          options.batch, options.optimizer)
     to_terminal = options.fmt == "table" and not options.output and sys.stdout.isatty()
     context = RenderContext(gate=Gate.of(results, settings.fail_on), rules=enabled_rules(settings),
                             docs_url=settings.docs_url or None, verbose=options.verbose,
@@ -215,6 +232,9 @@ def run_check(options: CheckOptions) -> int:
         _write(Path(options.output), text, models)
     else:
         click.echo(text, nl=False)
+    if options.conventions and options.fmt == "table" and not options.output:
+        from .cost_report import text_lines
+        click.echo("\n".join(line for d in documents for line in text_lines(d["conventions"])))
     for extra_fmt, path in options.extra_outputs().items():
         if path:
             _write(Path(path), render(extra_fmt, documents, context), models)
@@ -260,7 +280,11 @@ def _write_html(documents, context, html_path, models) -> None:
             target = Path(html_path)
         else:
             target = Path(html_path or "lrcn-reports") / f"{model.name}.html"
-        _write(target, render("html", [document], context), models)
+        page = render("html", [document], context)
+        if "conventions" in document:
+            from .cost_report import html_panel
+            page = page.replace("</body>", html_panel(document["conventions"]) + "</body>", 1)
+        _write(target, page, models)
         click.echo(f"lrcn-advise: HTML report: {target}", err=True)
 
 
