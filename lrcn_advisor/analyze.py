@@ -237,4 +237,5 @@ def _info(spec: LayerSpec, kind: str, inner: str | None, shapes: list[Shape], re
         output_shapes=result.output_shapes, params=result.params,
         trainable_params=result.params - result.non_trainable, macs=result.macs,
         time_distributed=spec.class_name == "TimeDistributed", frames=steps,
-        status=result.status, note=result.note, children=result.children)
+        status=result.status, note=result.note, children=result.children,
+        params_delta_vs_keras=spec.params_delta)

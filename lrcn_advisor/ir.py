@@ -67,6 +67,7 @@ class LayerInfo:
     frames: int | None = None  # time steps this layer's cost was counted over
     status: str = "ok"         # ok | unknown | opaque
     block: str = ""
+    params_delta_vs_keras: int = 0  # params minus the Keras count_params() of what it stands for (exporter change)
     note: str = ""
     children: list[LayerInfo] = field(default_factory=list)
 

@@ -133,17 +133,19 @@ class Builder:
         return sizes
 
     def _params(self, group: Group, name: str) -> tuple[int, list[str]]:
-        """Elements of the initialisers the group uses, each counted by its first user only."""
+        """Elements of every initialiser the group uses. One the exporter shares between layers (a
+        deduplicated constant, a reused layer) is counted for each layer that uses it, as Keras counts
+        each layer's own weights."""
         members = [group] + ([self.groups[group.partner]] if group.partner is not None else [])
-        total, shared = 0, set()
-        for weight, size in self._sizes(members).items():
+        sizes = self._sizes(members)
+        shared = set()
+        for weight in sizes:
             owner = self.owner.setdefault(weight, name)
-            if owner == name:
-                total += size
-            else:
+            if owner != name:
                 shared.add(owner)
-        note = [f"shares weights with {', '.join(sorted(shared))} (counted there)"] if shared else []
-        return total, note
+        note = [f"uses initializers also used by {', '.join(sorted(shared))} (counted for each layer)"] \
+            if shared else []
+        return sum(sizes.values()), note
 
     def _add(self, group: Group, name: str, class_name: str, config: dict, inputs: list[tuple[str, tuple]],
              time_distributed: bool, params: int | None, notes: list[str], bidirectional: bool = False):

@@ -190,8 +190,14 @@ def _dense(group: Group, view: OnnxGraph) -> Mapped:
 def _recurrent(group: Group, view: OnnxGraph) -> Mapped:
     cell = group.info
     directions = 2 if group.partner is not None else cell.directions
-    width = cell.units * directions
-    sequences = any(_holds_steps(shape, width, view.batch) for shape in group.taken)
+    width = None if cell.width is None else cell.width * directions
+    rank = 2 if cell.frame is None else len(cell.frame) + 1  # a tensor of one step: (N, units) or (N, *frame)
+    sequences = any(_holds_steps(shape, width, view.batch, rank) for shape in group.taken)
+    if cell.frame is not None:  # ConvLSTM: the input of one step is a frame
+        config = {key: value for key, value in cell.config.items() if key != "output_positions"}
+        config.update(return_sequences=sequences, activation="tanh", recurrent_activation="sigmoid",
+                      dropout=0.0, recurrent_dropout=0.0)
+        return Mapped(cell.cell, config, (cell.steps, *cell.frame), "sequence", notes=list(cell.notes))
     config = {"units": cell.units, "return_sequences": sequences, "activation": "tanh",
               "recurrent_activation": "sigmoid", "use_bias": True, "dropout": 0.0, "recurrent_dropout": 0.0,
               **cell.config}
@@ -205,13 +211,13 @@ def _recurrent(group: Group, view: OnnxGraph) -> Mapped:
                   bidirectional=directions == 2)
 
 
-def _holds_steps(shape: tuple | None, width: int, batch: int) -> bool:
+def _holds_steps(shape: tuple | None, width: int | None, batch: int, rank: int = 2) -> bool:
     """Whether a tensor taken from a recurrent layer still has its time axis (more than one step)."""
     if shape is None:
         return True
-    if None not in shape:
+    if None not in shape and width is not None:
         return math.prod(shape) > width * batch
-    return len(shape) > 2 or shape[-1] not in (None, width)
+    return len(shape) > rank or (rank == 2 and shape[-1] not in (None, width))
 
 
 def _merge(group: Group, view: OnnxGraph) -> Mapped:
@@ -277,9 +283,13 @@ def plan(shape: tuple, need: tuple, items: int | None, mode: str) -> tuple[bool,
 
 
 def _to_sequence(shape: tuple, need: tuple) -> list[Adapter]:
-    steps, features = need
     if _same(shape, need):
         return []
+    if len(need) != 2:  # a sequence of frames (ConvLSTM)
+        if _known(shape) and _known(need[1:]) and math.prod(shape) % math.prod(need[1:]) == 0:
+            return [("Reshape", {"target_shape": [-1, *need[1:]]}, False)]
+        return [("Lambda", {"output_shape": list(need)}, False)]
+    steps, features = need
     if len(shape) > 2 and _same(shape[:1], (steps,)) and _known(shape[1:]) and math.prod(shape[1:]) == features:
         return [("Flatten", {}, True)]
     if _known(shape) and features and math.prod(shape) % features == 0 and (
