@@ -33,7 +33,7 @@ PLUMBING = {
     "ReduceMean", "ReduceMax", "ReduceMin", "ReduceSum", "ReduceProd", "ReduceL1", "ReduceL2",
     "ReduceLogSumExp", "ReduceSumSquare", "ArgMax", "ArgMin", "DequantizeLinear", "QuantizeLinear",
     *ACTIVATIONS}
-CHANNELS_FIRST_KINDS = {"conv", "pool", "gpool", "norm"}
+CHANNELS_FIRST_KINDS = {"conv", "deconv", "pool", "gpool", "norm", "resize"}
 
 
 @dataclass
@@ -46,7 +46,8 @@ class Affine:
 @dataclass
 class Group:
     id: int
-    kind: str                  # input | conv | pool | gpool | norm | affine | dense | recurrent | merge | unknown
+    kind: str                  # input | conv | deconv | pool | gpool | norm | affine | dense | recurrent | resize
+    #                            | repeat | merge | unknown
     node: onnx.NodeProto | None
     inputs: list[int]          # groups whose output it takes
     data: str = ""             # its data input tensor (first copy)
@@ -86,7 +87,8 @@ class Grouper:
             self.origin[info.name] = group.id
 
     def run(self) -> list[Group]:
-        handlers = {"Conv": self._conv, "MaxPool": self._pool, "AveragePool": self._pool,
+        handlers = {"Conv": self._conv, "ConvTranspose": self._deconv, "Resize": self._resize,
+                    "Upsample": self._resize, "Tile": self._tile, "MaxPool": self._pool, "AveragePool": self._pool,
                     "GlobalAveragePool": self._global_pool, "GlobalMaxPool": self._global_pool,
                     "ReduceMean": self._reduce, "ReduceMax": self._reduce,
                     "BatchNormalization": self._batch_norm, "LayerNormalization": self._layer_norm,
@@ -181,6 +183,60 @@ class Grouper:
     def _conv(self, node, data):
         self._weighted(node, data, "conv", (1, 2))
 
+    def _deconv(self, node, data):
+        self._weighted(node, data, "deconv", (1, 2))
+
+    def _resize(self, node, data):
+        """Resize/Upsample by whole factors along the spatial axes: an UpSampling layer."""
+        x = self.view.shape(node.input[0])
+        factors = None
+        scales = node.input[2] if node.op_type == "Resize" and len(node.input) > 2 else \
+            (node.input[1] if len(node.input) > 1 else "")
+        value = self.view.value_through(scales) if scales else None
+        if value is not None and value.size:
+            factors = [float(v) for v in value.reshape(-1)]
+        elif node.op_type == "Resize" and len(node.input) > 3 and node.input[3] and x and None not in x:
+            sizes = self.view.value_through(node.input[3])
+            if sizes is not None and sizes.size == len(x):
+                factors = [out / n for out, n in zip(sizes.reshape(-1), x)]
+        if not x or not factors or len(factors) != len(x) or data != [node.input[0]] or \
+                any(f < 1 or f != int(f) for f in factors) or factors[0] != 1:
+            return self._unknown(node, data)
+        factors = [int(f) for f in factors]
+        if factors[1] == 1:
+            channels_first, spatial = True, factors[2:]
+        elif factors[-1] == 1:
+            channels_first, spatial = False, factors[1:-1]
+        else:
+            return self._unknown(node, data)
+        mode = attributes(node).get("mode", "nearest")
+        self._compute(node, "resize", node.input[0],
+                      info={"size": spatial, "channels_first": channels_first,
+                            "interpolation": "bilinear" if mode == "linear" else mode})
+
+    def _tile(self, node, data):
+        """Tile by a whole factor along an axis just inserted (Unsqueeze): one axis of a nearest
+        UpSampling (Keras' repeat). The Tile of the next axis joins the same layer."""
+        x = self.view.shape(node.input[0])
+        repeats = self.view.value_through(node.input[1]) if len(node.input) > 1 else None
+        if not x or repeats is None or data != [node.input[0]] or repeats.size != len(x):
+            return self._unknown(node, data)
+        grown = [i for i, r in enumerate(repeats.reshape(-1)) if r != 1]
+        if len(grown) != 1 or grown[0] < 2 or x[grown[0]] != 1 or grown[0] >= len(x) - 1:
+            return self._unknown(node, data)
+        axis, times = grown[0] - 2, int(repeats.reshape(-1)[grown[0]])  # spatial axis of the un-expanded item
+        origin = self.groups[self.origin[node.input[0]]]
+        if origin.kind == "repeat" and origin.scope == _scope(node)[:len(origin.scope or [])] and \
+                axis != origin.info["axis"] - 2 and origin.info["size"][axis] in (1, times):
+            origin.info["size"][axis] = times
+            for output in node.output:
+                if output:
+                    self.origin[output] = origin.id
+            return
+        size = [1] * (len(x) - 3)
+        size[axis] = times
+        self._compute(node, "repeat", node.input[0], info={"size": size, "axis": grown[0]})
+
     def _pool(self, node, data):
         if any(d != 1 for d in attributes(node).get("dilations", [])):
             self._unknown(node, data)
@@ -269,12 +325,14 @@ class Grouper:
     def _absorbs(self, owner: Group, op: str, weights: tuple, size: int, axis: int | None) -> bool:
         if owner.kind == "affine":
             return axis == owner.info.axis and size == owner.info.channels
-        if op != "Add" or owner.kind not in ("conv", "dense") or owner.folded not in ((), weights):
+        if op != "Add" or owner.kind not in ("conv", "deconv", "dense") or owner.folded not in ((), weights):
             return False
         node = owner.node
-        if node.op_type in ("Conv", "Gemm") and len(node.input) > 2 and node.input[2]:
+        if node.op_type in ("Conv", "ConvTranspose", "Gemm") and len(node.input) > 2 and node.input[2]:
             return False
         weight = self.view.shape(node.input[1])
+        if node.op_type == "ConvTranspose":
+            return size == weight[1] * attributes(node).get("group", 1)
         if node.op_type == "Conv" or attributes(node).get("transB"):
             return size == weight[0]
         return size == weight[-1]
@@ -285,7 +343,7 @@ class Grouper:
         if len(origins) == 1 and not value_from_constant:
             if node.op_type in ACTIVATIONS and data[0] in self.direct:
                 owner = self.groups[self.direct[data[0]]]
-                if owner.kind in ("conv", "dense") and owner.activation in (None, ACTIVATIONS[node.op_type]):
+                if owner.kind in ("conv", "deconv", "dense") and owner.activation in (None, ACTIVATIONS[node.op_type]):
                     owner.activation = ACTIVATIONS[node.op_type]
             return self._pass(node, origins[0], data)
         if len(origins) > 1 and node.op_type in MERGES:

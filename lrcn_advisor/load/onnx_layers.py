@@ -26,7 +26,7 @@ class Mapped:
 
 
 def map_group(group: Group, view: OnnxGraph) -> Mapped:
-    mapper = {"conv": _conv, "pool": _pool, "gpool": _global_pool, "norm": _batch_norm,
+    mapper = {"conv": _conv, "deconv": _deconv, "resize": _resize, "repeat": _repeat, "pool": _pool, "gpool": _global_pool, "norm": _batch_norm,
               "layer_norm": _layer_norm, "affine": _affine, "dense": _dense, "recurrent": _recurrent,
               "merge": _merge}.get(group.kind)
     mapped = mapper(group, view) if mapper else None
@@ -74,6 +74,74 @@ def _conv(group: Group, view: OnnxGraph) -> Mapped | None:
         class_name, config = f"Conv{rank}D", {"filters": filters, **common, "groups": split}
     notes = [note] if (note := _folded_batch_norm(node, view)) else []
     return Mapped(class_name, config, (*x[2:], cin), "item", _pad_layers(pads), notes)
+
+
+def _deconv(group: Group, view: OnnxGraph) -> Mapped | None:
+    """ConvTranspose as Keras' ConvNDTranspose ('same' or 'valid' output size, else output_padding)."""
+    node = group.node
+    attrs = attributes(node)
+    weight = view.shape(node.input[1])
+    if not weight or None in weight or not 3 <= len(weight) <= 5 or attrs.get("group", 1) != 1:
+        return None
+    rank = len(weight) - 2
+    x = _shape(view, node.input[0], rank + 2)
+    cin, filters = weight[0], weight[1]
+    kernel = list(attrs.get("kernel_shape") or weight[2:])
+    strides, dilation = list(attrs.get("strides") or [1] * rank), list(attrs.get("dilations") or [1] * rank)
+    if None in x[2:]:
+        return None
+    out = view.shape(node.output[0])
+    if attrs.get("output_shape"):
+        out_spatial = list(attrs["output_shape"])[-rank:]
+    elif out and len(out) == rank + 2 and None not in out[2:]:
+        out_spatial = list(out[2:])
+    else:
+        pads = list(attrs.get("pads") or [0] * (2 * rank))
+        extra = list(attrs.get("output_padding") or [0] * rank)
+        out_spatial = [s * (n - 1) + e + (k - 1) * d + 1 - pads[i] - pads[i + rank]
+                       for i, (n, k, s, d, e) in enumerate(zip(x[2:], kernel, strides, dilation, extra))]
+    effective = [k + (k - 1) * (d - 1) for k, d in zip(kernel, dilation)]
+    config = {"filters": filters, "kernel_size": kernel, "strides": strides, "dilation_rate": dilation,
+              "use_bias": _has_bias(node) or bool(group.folded), "activation": group.activation or "linear",
+              "data_format": "channels_last"}
+    if out_spatial == [n * s for n, s in zip(x[2:], strides)]:
+        config["padding"] = "same"
+    elif out_spatial == [n * s + max(k - s, 0) for n, s, k in zip(x[2:], strides, effective)]:
+        config["padding"] = "valid"
+    else:  # Keras: (n - 1) * s + k + output_padding with 'valid'
+        extra = [o - ((n - 1) * s + k) for o, n, s, k in zip(out_spatial, x[2:], strides, effective)]
+        if any(e < 0 or e >= s for e, s in zip(extra, strides)):
+            return None
+        config.update(padding="valid", output_padding=extra)
+    return Mapped(f"Conv{rank}DTranspose", config, (*x[2:], cin), "item")
+
+
+def _resize(group: Group, view: OnnxGraph) -> Mapped | None:
+    info = group.info
+    x = view.shape(group.data)
+    rank = len(info["size"])
+    if not x or not 1 <= rank <= 3 or len(x) != rank + 2:
+        return None
+    need = _channels_last(x) if info["channels_first"] else tuple(x[1:])
+    config = {"size": list(info["size"]), "data_format": "channels_last"}
+    if rank == 2:
+        config["interpolation"] = info["interpolation"]
+    elif info["interpolation"] != "nearest":
+        return None
+    return Mapped(f"UpSampling{rank}D", config, need, "item")
+
+
+def _repeat(group: Group, view: OnnxGraph) -> Mapped | None:
+    info = group.info
+    x = view.shape(group.data)
+    rank = len(info["size"])
+    if not x or not 1 <= rank <= 3:
+        return None
+    need = tuple(d for i, d in enumerate(x) if i not in (0, info["axis"]))
+    config = {"size": list(info["size"]), "data_format": "channels_last"}
+    if rank == 2:
+        config["interpolation"] = "nearest"
+    return Mapped(f"UpSampling{rank}D", config, need, "item")
 
 
 def _has_bias(node) -> bool:
