@@ -31,6 +31,12 @@ class Builder:
         for group in self.groups:
             for source in group.inputs:
                 self.first_user.setdefault(source, group)
+        self.zero_biases_dropped = _zero_biases_dropped(view, self.groups)
+        if self.zero_biases_dropped:
+            self.notes.append("no Conv or Dense layer has a bias in the file: tf2onnx drops all-zero biases, so "
+                              "this looks like an untrained export; its layers are read with Keras' default "
+                              "use_bias=True and the missing biases are in params_delta_vs_keras (if the model "
+                              "really has use_bias=False, the Keras count is that much lower)")
         frames = next((s[1] for s in map(view.shape, (i.name for i in view.inputs)) if s and len(s) >= 3), None)
         self.ctx = Context(frames=frames or DEFAULT_FRAMES)
 
@@ -90,6 +96,8 @@ class Builder:
 
     def _layer(self, group: Group) -> None:
         mapped = map_group(group, self.view)
+        if self.zero_biases_dropped:
+            _restore_dropped_zeros(group, mapped)
         sources = [self.out[self._resolve(i)] for i in group.inputs]
         name = self._unique(group.name)
         notes, params = list(mapped.notes), None
@@ -114,6 +122,11 @@ class Builder:
             current = self._add(group, self._unique(f"{name}_pad"), class_name, config, [current], td, None, [])
         self.out[group.id] = self._add(group, name, mapped.class_name, mapped.config, [current], td, params,
                                        notes, bidirectional=mapped.bidirectional)
+        if mapped.folded_norm:  # the Keras BatchNorm after it, with none of its 4C values left in the file
+            note = f"folded into {name!r} by the exporter: its parameters are gone (params_delta_vs_keras)"
+            self.out[group.id] = self._add(group, self._unique(f"{name}_batchnorm"), "BatchNormalization",
+                                           {"axis": -1, "center": True, "scale": True}, [self.out[group.id]],
+                                           td, 0, [note])
 
     def _items(self, group: Group, mapped: Mapped) -> int | None:
         """How many `need`-sized items per sample the file feeds the group (all its copies)."""
@@ -161,6 +174,39 @@ class Builder:
             result, _, _ = evaluate_layer(spec, shapes, self.ctx)
         self.layers.append(spec)
         return name, result.output_shapes[0]
+
+
+WEIGHTED_KINDS = ("conv", "deconv", "dense")
+
+
+def _has_bias(group: Group) -> bool:
+    node = group.node
+    return bool(group.folded) or (node.op_type in ("Conv", "ConvTranspose", "Gemm") and len(node.input) > 2
+                                  and bool(node.input[2]))
+
+
+def _zero_biases_dropped(view: OnnxGraph, groups: list[Group]) -> bool:
+    """tf2onnx leaves out an all-zero bias (and an all-zero BatchNorm shift); when no Conv/Dense layer
+    has a bias at all, the weights are most likely freshly initialised rather than use_bias=False."""
+    weighted = [g for g in groups if g.kind in WEIGHTED_KINDS]
+    return "tf2onnx" in view.model.producer_name and bool(weighted) and not any(map(_has_bias, weighted))
+
+
+def _restore_dropped_zeros(group: Group, mapped: Mapped) -> None:
+    """Read a layer of an export without biases as Keras' default (bias, BatchNorm shift present)."""
+    config = mapped.config
+    restored = ""
+    if group.kind in WEIGHTED_KINDS and config.get("use_bias") is False:
+        config["use_bias"], restored = True, "bias"
+    elif group.kind == "affine" and config.get("center") is False:
+        config["center"], restored = True, "BatchNorm shift (beta)"
+    elif group.kind == "recurrent" and config.get("use_bias") is False:
+        config["use_bias"], restored = True, "bias"
+        if mapped.class_name == "GRU":
+            config["reset_after"] = True
+    if restored:
+        mapped.notes.append(f"no {restored} in the file (tf2onnx drops all-zero values): read as Keras' "
+                            "default, not counted here")
 
 
 def _spec(name: str, class_name: str, config: dict, inputs, time_distributed: bool,

@@ -310,7 +310,7 @@ class Grouper:
             return self._plumbing(node, data)
         weights = self._sources([const])
         axis = _channel_axis(self.view.shape(tensor), const_shape)
-        owner = self.groups[self.direct[tensor]] if tensor in self.direct else None
+        owner = self.groups[self.direct[tensor]] if tensor in self.direct else self._reshaped_dense(tensor)
         if owner is not None and self._absorbs(owner, node.op_type, weights, size, axis):
             owner.folded = tuple(dict.fromkeys((*owner.folded, *weights)))
             if owner.kind == "affine":
@@ -321,6 +321,18 @@ class Grouper:
         if axis is None:
             return self._unknown(node, data)
         self._compute(node, "affine", tensor, weights, Affine(axis, size, {node.op_type: None}))
+
+    def _reshaped_dense(self, tensor: str) -> Group | None:
+        """The Dense whose MatMul output reaches `tensor` through reshapes only (Keras' Tensordot on a
+        sequence: merge batch and steps, MatMul, split them again, then add the bias)."""
+        node = self.view.producer.get(tensor)
+        while node is not None and node.op_type in ("Reshape", "Identity") and node.input:
+            tensor = node.input[0]
+            if tensor in self.direct:
+                group = self.groups[self.direct[tensor]]
+                return group if group.kind == "dense" else None
+            node = self.view.producer.get(tensor)
+        return None
 
     def _absorbs(self, owner: Group, op: str, weights: tuple, size: int, axis: int | None) -> bool:
         if owner.kind == "affine":

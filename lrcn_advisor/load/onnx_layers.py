@@ -23,6 +23,7 @@ class Mapped:
     before: list[tuple[str, dict]] = field(default_factory=list)  # explicit padding in front of it
     notes: list[str] = field(default_factory=list)
     bidirectional: bool = False
+    folded_norm: bool = False  # a BatchNorm the exporter folded into this layer follows it in Keras
 
 
 def map_group(group: Group, view: OnnxGraph) -> Mapped:
@@ -72,8 +73,8 @@ def _conv(group: Group, view: OnnxGraph) -> Mapped | None:
         class_name, config = f"DepthwiseConv{rank}D", {**common, "depth_multiplier": filters // cin}
     else:
         class_name, config = f"Conv{rank}D", {"filters": filters, **common, "groups": split}
-    notes = [note] if (note := _folded_batch_norm(node, view)) else []
-    return Mapped(class_name, config, (*x[2:], cin), "item", _pad_layers(pads), notes)
+    folded = _folded_batch_norm(node, view)
+    return Mapped(class_name, config, (*x[2:], cin), "item", _pad_layers(pads), folded_norm=bool(folded))
 
 
 def _deconv(group: Group, view: OnnxGraph) -> Mapped | None:
@@ -153,6 +154,8 @@ def _folded_batch_norm(node, view: OnnxGraph) -> str:
     if "BatchNorm" in meta.get("pkg.onnxscript.rewriter.rule_name", "") \
             or "batchnorm" in meta.get("pkg.torch.onnx.class_hierarchy", "").lower():
         return "BatchNorm folded into this Conv by the exporter: its 4C parameters are gone"
+    if "tf2onnx" in view.model.producer_name and "/batchnorm/" in node.name.lower():  # named after the BN
+        return "BatchNorm folded into this Conv by tf2onnx: its 4C parameters are gone"
     if view.model.producer_name == "pytorch" and not meta and node.input[1].startswith("onnx::"):
         return ("BatchNorm folded into this Conv by the exporter (weights rewritten by constant "
                 "folding): its 4C parameters are gone")
@@ -346,6 +349,9 @@ def plan(shape: tuple, need: tuple, items: int | None, mode: str) -> tuple[bool,
         layers = reshape_layers(src, need)
         if layers is not None:
             return td and wraps, [(cls, cfg, td) for cls, cfg in layers]
+    if mode == "dense" and items and items > 1 and _known(shape) and _known(need) and \
+            math.prod(shape) == items * need[-1]:  # batch and steps merged for one MatMul (Tensordot)
+        return False, [("Reshape", {"target_shape": [items, need[-1]]}, False)]
     td = bool(options) and options[0][0]
     return td and wraps, [("Lambda", {"output_shape": list(need)}, td)]
 
