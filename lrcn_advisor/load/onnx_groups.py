@@ -16,7 +16,7 @@ from typing import Any
 import onnx
 
 from .onnx_graph import VALUE_SLOTS, OnnxGraph, attributes, attributes_key
-from .onnx_recurrent import loop_cell, recurrent_op
+from .onnx_recurrent import Unrolled, loop_cell, recurrent_op, unrolled_cells
 
 ACTIVATIONS = {"Relu": "relu", "Sigmoid": "sigmoid", "Tanh": "tanh", "Softmax": "softmax", "Elu": "elu",
                "Selu": "selu", "LeakyRelu": "leaky_relu", "HardSigmoid": "hard_sigmoid", "Softplus": "softplus",
@@ -81,6 +81,7 @@ class Grouper:
         self.direct: dict[str, int] = {}   # output of a conv/dense/affine node (or its folded bias)
         self.reversed: set[str] = set()
         self.outputs: list[int] = []
+        self.unrolled: dict[int, Unrolled] = {i: cell for cell in unrolled_cells(view) for i in cell.nodes}
         for info in view.inputs:
             group = self._new("input", None, [])
             group.data = info.name
@@ -100,7 +101,9 @@ class Grouper:
             data = [t for t in view.inputs_of(node) if t and not view.is_const(t)]
             if not data or all(not o or view.is_const(o) for o in node.output):
                 continue
-            if node.domain not in ("", "ai.onnx"):
+            if id(node) in self.unrolled:
+                self._unrolled_step(node, data, self.unrolled[id(node)])
+            elif node.domain not in ("", "ai.onnx"):
                 self._unknown(node, data)
             elif node.op_type in handlers:
                 handlers[node.op_type](node, data)
@@ -295,6 +298,26 @@ class Grouper:
         names = [w for w in cell.weights if w in cell.local_sizes] + list(self._sources(
             [w for w in cell.weights if w not in cell.local_sizes]))
         self._compute(node, "recurrent", cell.data, tuple(dict.fromkeys(names)), cell)
+
+    def _unrolled_step(self, node, data, cell: Unrolled) -> None:
+        """A node of an unrolled recurrent layer: the whole layer is one group, its input the
+        first data tensor that comes from outside it."""
+        group = cell.group
+        if group is None:
+            outside = [t for t in data if self.groups[self.origin[t]] is not cell.group]
+            info = cell.cell
+            info.data = outside[0]
+            shape = self.view.shape(info.data)
+            if info.steps is None and shape and len(shape) == 3:
+                info.steps = shape[1]
+            self._take(info.data)
+            group = self._join(("unrolled", cell.prefix), "recurrent", node, info.data,
+                               [self.origin[info.data]], self._sources(info.weights), info)
+            group.scope = [p for p in cell.prefix.split("/") if p]
+            cell.group = group
+        for output in node.output:
+            if output:
+                self.origin[output] = group.id
 
     def _elementwise(self, node, data):
         """Add/Mul/Sub/Div with a constant: a conv/dense bias, a per-channel affine map (an exported

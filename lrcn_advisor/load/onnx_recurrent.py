@@ -7,7 +7,9 @@ simple RNN) and the one multiplying the input slice is I x G*H.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
+from typing import Any
 
 import onnx
 
@@ -337,3 +339,78 @@ def _label_body(node: onnx.NodeProto, body: onnx.GraphProto, order: list[onnx.No
                 labels[o] = merged - const
     states = [i.name for i in body.input if labels.get(i.name) == {"state"}]
     return _Body(labels, sources, shapes, local_sizes, list(dict.fromkeys(data)), states)
+
+
+# ---- recurrent layers unrolled into per-step ops (Keras unroll=True through tf2onnx) ------------
+
+CELL_SCOPE = re.compile(r"^(lstm|gru|simple_rnn)_cell(_\d+)?$")
+
+
+@dataclass
+class Unrolled:
+    """The nodes of one recurrent layer that the exporter unrolled step by step."""
+
+    prefix: str                 # name scope of the layer ("model/rnn1_1")
+    cell: Recurrent
+    nodes: set[int]             # id() of its nodes
+    group: Any = None           # the Grouper's group, once made
+
+
+def unrolled_cells(view: OnnxGraph) -> list[Unrolled]:
+    """Unrolled cells: per step, the input slice times a kernel I x G*H plus the previous output
+    times a recurrent kernel H x G*H (G = 4 gates for an LSTM, 3 for a GRU, 1 for a simple RNN),
+    all under one layer's name scope with a `*_cell` sub-scope, as tf2onnx writes Keras' unroll=True."""
+    uses: dict[str, dict[str, list]] = {}
+    for node in view.order:
+        if node.op_type not in ("MatMul", "Gemm") or len(node.input) < 2 or not view.is_const(node.input[1]):
+            continue
+        parts = node.name.split("/")
+        cell = next((i for i, p in enumerate(parts) if CELL_SCOPE.match(p)), None)
+        if cell:
+            uses.setdefault("/".join(parts[:cell]), {}).setdefault(node.input[1], []).append(node)
+    found = []
+    for prefix, weights in uses.items():
+        cell = _unrolled_cell(view, prefix, weights)
+        if cell is not None:
+            nodes = {id(n) for n in view.order if n.name.startswith(prefix + "/")}
+            found.append(Unrolled(prefix, cell, nodes))
+    return found
+
+
+def _unrolled_cell(view: OnnxGraph, prefix: str, weights: dict[str, list]) -> Recurrent | None:
+    shapes = {w: view.shape(w) for w in weights}
+    if len(weights) != 2 or any(not s or len(s) != 2 or None in s for s in shapes.values()):
+        return None
+    if len({s[1] for s in shapes.values()}) != 1:
+        return None
+
+    def from_cell(node) -> bool:  # data from a previous step (or a constant initial state)
+        source = view.producer.get(node.input[0])
+        return view.is_const(node.input[0]) or (source is not None and any(
+            CELL_SCOPE.match(p) for p in source.name.split("/")))
+
+    recurrent = [w for w, nodes in weights.items() if all(map(from_cell, nodes))]
+    if len(recurrent) != 1:
+        return None
+    (kernel,) = [w for w in weights if w != recurrent[0]]
+    units, columns = shapes[recurrent[0]]
+    cell = CELL_OF_GATES.get(columns // units) if columns % units == 0 else None
+    if cell is None:
+        return None
+    bias = []
+    for node in view.order:
+        if node.op_type == "Add" and node.name.startswith(prefix + "/"):
+            for name in node.input:
+                shape = view.shape(name)
+                if view.is_const(name) and view.sources(name) and shape and math.prod(shape) in (
+                        columns, 2 * columns) and not any(s in weights for s in view.sources(name)):
+                    bias.extend(view.sources(name))
+    bias = list(dict.fromkeys(bias))
+    bias_size = sum(view.elements(b) or 0 for b in bias)
+    config = {"use_bias": bias_size > 0}
+    if cell == "GRU":
+        config["reset_after"] = bias_size != 3 * units
+    steps = len(weights[kernel]) if len(weights[kernel]) > 1 else None
+    notes = [f"unrolled by the exporter into {len(weights[recurrent[0]])} steps of MatMul and gate ops"]
+    return Recurrent(cell, units, shapes[kernel][0], steps, "",
+                     [*view.sources(kernel), *view.sources(recurrent[0]), *bias], config=config, notes=notes)
