@@ -274,26 +274,33 @@ def randomise(model, shape: tuple) -> None:
                        for w, v in zip(model.get_weights(), model.weights)])
 
 
-def make_layer_models(out: Path, example_frames: int = 6, fresh: bool = True) -> list[dict]:
-    """tf2onnx exports of LAYER_MODELS and the bundled examples: random weights, and fresh ones."""
+def layer_model_names() -> list[tuple[str, str]]:
+    """(model, weights) of every --layers export: all with random weights; the small ones and one
+    example also freshly initialised (zero biases, which tf2onnx drops)."""
+    names = [*LAYER_MODELS, *(f"example_{n}" for n in EXAMPLE_NAMES)]
+    fresh = [*LAYER_MODELS, "example_classic_lrcn"]
+    return [(name, "random") for name in names] + [(name, "fresh") for name in fresh]
+
+
+def make_layer_models(out: Path, example_frames: int = 4) -> list[dict]:
+    """tf2onnx exports of LAYER_MODELS and the bundled examples (see layer_model_names)."""
     builders = {**LAYER_MODELS, **{f"example_{n}": (lambda model_name, n=n: example_model(n, example_frames))
                                    for n in EXAMPLE_NAMES}}
     manifest = []
-    for name, build in builders.items():
-        for weights in ("random", "fresh") if fresh else ("random",):
-            model = build(name)
-            shape = tuple(model.inputs[0].shape[1:])
-            if weights == "random":
-                randomise(model, shape)
-            else:
-                model(np.zeros((1, *shape), "float32"))
-            stem = name if weights == "random" else f"{name}_fresh"
-            model.save(out / f"{stem}.keras")
-            export_keras(model, out / f"{stem}.onnx")
-            manifest.append({"name": stem, "onnx": f"{stem}.onnx", "source": "keras", "weights": weights,
-                             "exporter": EXPORTERS["tf2onnx"], "keras_twin": f"{stem}.keras",
-                             "frames": shape[0], "keras_count_params": int(model.count_params())})
-            print(f"{stem}: keras via tf2onnx ({weights} weights)", flush=True)
+    for name, weights in layer_model_names():
+        model = builders[name](name)
+        shape = tuple(model.inputs[0].shape[1:])
+        if weights == "random":
+            randomise(model, shape)
+        else:
+            model(np.zeros((1, *shape), "float32"))
+        stem = name if weights == "random" else f"{name}_fresh"
+        model.save(out / f"{stem}.keras")
+        export_keras(model, out / f"{stem}.onnx")
+        manifest.append({"name": stem, "onnx": f"{stem}.onnx", "source": "keras", "weights": weights,
+                         "exporter": EXPORTERS["tf2onnx"], "keras_twin": f"{stem}.keras",
+                         "frames": shape[0], "keras_count_params": int(model.count_params())})
+        print(f"{stem}: keras via tf2onnx ({weights} weights)", flush=True)
     return manifest
 
 
@@ -308,6 +315,7 @@ def make_all(out: Path) -> list[dict]:
             export_torch(spec, out / f"{name}.onnx", exporter)
         manifest.append({"name": name, "onnx": f"{name}.onnx", "source": source, "exporter": EXPORTERS[exporter],
                          "keras_twin": f"{name}.keras", "frames": spec["frames"], "spec": spec,
+                         "keras_count_params": int(model.count_params()),
                          "exporter_changes": exporter_changes(spec, exporter)})
         print(f"{name}: {source} via {exporter}", flush=True)
     return manifest

@@ -303,10 +303,9 @@ class Grouper:
         """A node of an unrolled recurrent layer: the whole layer is one group, its input the
         first data tensor that comes from outside it."""
         group = cell.group
-        if group is None:
-            outside = [t for t in data if self.groups[self.origin[t]] is not cell.group]
+        if group is None:  # its first node that takes data: the data comes from outside
             info = cell.cell
-            info.data = outside[0]
+            info.data = data[0]
             shape = self.view.shape(info.data)
             if info.steps is None and shape and len(shape) == 3:
                 info.steps = shape[1]

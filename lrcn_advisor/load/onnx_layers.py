@@ -27,8 +27,8 @@ class Mapped:
 
 
 def map_group(group: Group, view: OnnxGraph) -> Mapped:
-    mapper = {"conv": _conv, "deconv": _deconv, "resize": _resize, "repeat": _repeat, "pool": _pool, "gpool": _global_pool, "norm": _batch_norm,
-              "layer_norm": _layer_norm, "affine": _affine, "dense": _dense, "recurrent": _recurrent,
+    mapper = {"conv": _conv, "deconv": _deconv, "resize": _resize, "repeat": _repeat, "pool": _pool,
+              "gpool": _global_pool, "norm": _batch_norm, "layer_norm": _layer_norm, "affine": _affine, "dense": _dense, "recurrent": _recurrent,
               "merge": _merge}.get(group.kind)
     mapped = mapper(group, view) if mapper else None
     return mapped or unknown(group)
@@ -74,7 +74,8 @@ def _conv(group: Group, view: OnnxGraph) -> Mapped | None:
     else:
         class_name, config = f"Conv{rank}D", {"filters": filters, **common, "groups": split}
     folded = _folded_batch_norm(node, view)
-    return Mapped(class_name, config, (*x[2:], cin), "item", _pad_layers(pads), folded_norm=bool(folded))
+    return Mapped(class_name, config, (*x[2:], cin), "item", _pad_layers(pads), [folded] if folded else [],
+                  folded_norm=bool(folded))
 
 
 def _deconv(group: Group, view: OnnxGraph) -> Mapped | None:
