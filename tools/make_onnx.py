@@ -233,13 +233,14 @@ def _up_down(name: str):
 
 
 def _plain_bn(name: str):
-    """Conv + BatchNorm outside TimeDistributed: tf2onnx folds the BatchNorm into the Conv."""
+    """Conv (no bias, as usual before a BatchNorm) + BatchNorm outside TimeDistributed: tf2onnx may fold
+    the BatchNorm into the Conv."""
     import keras
     from keras import layers
 
     inputs = keras.Input((LAYER_FRAMES, 16, 16, 3), name="frames")
     x = layers.Reshape((LAYER_FRAMES * 16, 16, 3), name="tile_frames")(inputs)
-    x = layers.Conv2D(8, 3, padding="same", name="conv1")(x)
+    x = layers.Conv2D(8, 3, padding="same", use_bias=False, name="conv1")(x)
     x = layers.BatchNormalization(name="bn1")(x)
     x = layers.Activation("relu", name="relu1")(x)
     x = layers.Reshape((LAYER_FRAMES, 16 * 16 * 8), name="to_steps")(x)

@@ -97,7 +97,8 @@ class Builder:
     def _layer(self, group: Group) -> None:
         mapped = map_group(group, self.view)
         if self.zero_biases_dropped:
-            _restore_dropped_zeros(group, mapped)
+            user = self.first_user.get(group.id)
+            _restore_dropped_zeros(group, mapped, mapped.folded_norm or (user is not None and user.kind in NORMS))
         sources = [self.out[self._resolve(i)] for i in group.inputs]
         name = self._unique(group.name)
         notes, params = list(mapped.notes), None
@@ -107,6 +108,10 @@ class Builder:
         else:
             params, shared = self._params(group, name)
             notes += shared
+        shift = 0
+        if mapped.norm_shift and params is not None:  # counted with the BatchNorm it belongs to
+            shift = self.view.elements(mapped.norm_shift) or 0
+            params -= shift
         if mapped.mode == "any":
             self.out[group.id] = self._add(group, name, mapped.class_name, mapped.config, sources, False,
                                            params, notes)
@@ -122,11 +127,14 @@ class Builder:
             current = self._add(group, self._unique(f"{name}_pad"), class_name, config, [current], td, None, [])
         self.out[group.id] = self._add(group, name, mapped.class_name, mapped.config, [current], td, params,
                                        notes, bidirectional=mapped.bidirectional)
-        if mapped.folded_norm:  # the Keras BatchNorm after it, with none of its 4C values left in the file
+        if mapped.folded_norm:  # the Keras BatchNorm after it, its 4C values folded away (but a shift)
             note = f"folded into {name!r} by the exporter: its parameters are gone (params_delta_vs_keras)"
+            if shift:
+                note = (f"folded into {name!r} by the exporter: only its shift is left, as the bias of "
+                        f"{name!r} ({shift:,} values, counted here)")
             self.out[group.id] = self._add(group, self._unique(f"{name}_batchnorm"), "BatchNormalization",
                                            {"axis": -1, "center": True, "scale": True}, [self.out[group.id]],
-                                           td, 0, [note])
+                                           td, shift, [note])
 
     def _items(self, group: Group, mapped: Mapped) -> int | None:
         """How many `need`-sized items per sample the file feeds the group (all its copies)."""
@@ -177,6 +185,7 @@ class Builder:
 
 
 WEIGHTED_KINDS = ("conv", "deconv", "dense")
+NORMS = ("norm", "affine")
 
 
 def _has_bias(group: Group) -> bool:
@@ -192,11 +201,16 @@ def _zero_biases_dropped(view: OnnxGraph, groups: list[Group]) -> bool:
     return "tf2onnx" in view.model.producer_name and bool(weighted) and not any(map(_has_bias, weighted))
 
 
-def _restore_dropped_zeros(group: Group, mapped: Mapped) -> None:
-    """Read a layer of an export without biases as Keras' default (bias, BatchNorm shift present)."""
+def _restore_dropped_zeros(group: Group, mapped: Mapped, before_norm: bool) -> None:
+    """Read a layer of an export without biases as Keras' default (bias, BatchNorm shift present),
+    except a Conv/Dense feeding a BatchNorm, which by the usual idiom has none (the shift replaces it)."""
     config = mapped.config
     restored = ""
-    if group.kind in WEIGHTED_KINDS and config.get("use_bias") is False:
+    if group.kind in WEIGHTED_KINDS and config.get("use_bias") is False and before_norm:
+        mapped.notes.append("no bias in the file; read as use_bias=False, the idiom before a BatchNorm "
+                            "(tf2onnx also drops an all-zero bias: with one, Keras counts "
+                            f"{config.get('filters') or config.get('units')} more)")
+    elif group.kind in WEIGHTED_KINDS and config.get("use_bias") is False:
         config["use_bias"], restored = True, "bias"
     elif group.kind == "affine" and config.get("center") is False:
         config["center"], restored = True, "BatchNorm shift (beta)"

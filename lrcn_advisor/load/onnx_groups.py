@@ -158,6 +158,9 @@ class Grouper:
         key = (kind, node.op_type, attributes_key(node), tuple(weights), origin)
         self._take(data)
         group = self._join(key, kind, node, data, [origin], weights, info)
+        if kind in ("conv", "deconv") and len(node.input) > 1 and (
+                "/" not in node.name or "batchnorm" in "/".join(group.scope or []).lower()):
+            group.scope = _weight_scope(node.input[1]) or group.scope  # tf2onnx renamed it (a fused BatchNorm)
         for output in node.output:
             if output:
                 self.direct[output] = group.id
@@ -444,6 +447,12 @@ def _scope(node: onnx.NodeProto) -> list[str]:
     parts = parts[:-1] if len(parts) > 1 else parts
     # TorchScript scopes repeat the parent: /cnn/cnn.0/Conv
     return [p for i, p in enumerate(parts) if i + 1 == len(parts) or not parts[i + 1].startswith(p + ".")]
+
+
+def _weight_scope(name: str) -> list[str]:
+    """The layer scope of a tf2onnx weight name: model/conv1_1/convolution/merged_input:0 -> model/conv1_1."""
+    parts = [p for p in name.split("/") if p]
+    return parts[:-2] if len(parts) >= 4 else []
 
 
 def _common(a: list[str], b: list[str]) -> list[str]:

@@ -24,6 +24,7 @@ class Mapped:
     notes: list[str] = field(default_factory=list)
     bidirectional: bool = False
     folded_norm: bool = False  # a BatchNorm the exporter folded into this layer follows it in Keras
+    norm_shift: str = ""       # the layer's bias input, when it holds that BatchNorm's shift (no bias of its own)
 
 
 def map_group(group: Group, view: OnnxGraph) -> Mapped:
@@ -66,16 +67,18 @@ def _conv(group: Group, view: OnnxGraph) -> Mapped | None:
     kernel = list(attrs.get("kernel_shape") or weight[2:])
     strides, dilation = list(attrs.get("strides") or [1] * rank), list(attrs.get("dilations") or [1] * rank)
     padding, pads = _padding(x[2:], kernel, strides, dilation, attrs)
+    folded = _folded_batch_norm(node, view)
+    # tf2onnx names a folded BatchNorm's shift after the BatchNorm: then the conv had no bias of its own
+    shift = node.input[2] if folded and _has_bias(node) and "/batchnorm/" in node.input[2].lower() else ""
     common = {"kernel_size": kernel, "strides": strides, "padding": padding, "dilation_rate": dilation,
-              "use_bias": _has_bias(node) or bool(group.folded),
+              "use_bias": (_has_bias(node) and not shift) or bool(group.folded),
               "activation": group.activation or "linear", "data_format": "channels_last"}
     if split == cin and split > 1 and rank <= 2 and filters % cin == 0:
         class_name, config = f"DepthwiseConv{rank}D", {**common, "depth_multiplier": filters // cin}
     else:
         class_name, config = f"Conv{rank}D", {"filters": filters, **common, "groups": split}
-    folded = _folded_batch_norm(node, view)
     return Mapped(class_name, config, (*x[2:], cin), "item", _pad_layers(pads), [folded] if folded else [],
-                  folded_norm=bool(folded))
+                  folded_norm=bool(folded), norm_shift=shift)
 
 
 def _deconv(group: Group, view: OnnxGraph) -> Mapped | None:
@@ -155,7 +158,8 @@ def _folded_batch_norm(node, view: OnnxGraph) -> str:
     if "BatchNorm" in meta.get("pkg.onnxscript.rewriter.rule_name", "") \
             or "batchnorm" in meta.get("pkg.torch.onnx.class_hierarchy", "").lower():
         return "BatchNorm folded into this Conv by the exporter: its 4C parameters are gone"
-    if "tf2onnx" in view.model.producer_name and "/batchnorm/" in node.name.lower():  # named after the BN
+    if "tf2onnx" in view.model.producer_name and any("/batchnorm/" in name.lower() for name in (
+            node.name, *node.input[1:])):  # the node or its folded weights are named after the BatchNorm
         return "BatchNorm folded into this Conv by tf2onnx: its 4C parameters are gone"
     if view.model.producer_name == "pytorch" and not meta and node.input[1].startswith("onnx::"):
         return ("BatchNorm folded into this Conv by the exporter (weights rewritten by constant "
