@@ -9,7 +9,7 @@ from ..cost import DEFAULT_FRAMES, Context, ShapeError
 from ..errors import InputError
 from ..ir import GraphSpec, LayerSpec, TensorRef
 from .onnx_graph import OnnxGraph
-from .onnx_groups import CHANNELS_FIRST_KINDS, Group, Grouper
+from .onnx_groups import CHANNELS_FIRST_KINDS, WEIGHTED, Group, Grouper
 from .onnx_layers import Mapped, map_group, plan, unknown
 from lrcn_advisor.vocabulary import fmt_shape
 
@@ -185,7 +185,6 @@ class Builder:
         return name, result.output_shapes[0]
 
 
-WEIGHTED_KINDS = ("conv", "deconv", "dense")
 NORMS = ("norm", "affine")
 
 
@@ -198,7 +197,7 @@ def _has_bias(group: Group) -> bool:
 def _zero_biases_dropped(view: OnnxGraph, groups: list[Group]) -> bool:
     """tf2onnx leaves out an all-zero bias (and an all-zero BatchNorm shift); when no Conv/Dense layer
     has a bias at all, the weights are most likely freshly initialised rather than use_bias=False."""
-    weighted = [g for g in groups if g.kind in WEIGHTED_KINDS]
+    weighted = [g for g in groups if g.kind in WEIGHTED]
     return "tf2onnx" in view.model.producer_name and bool(weighted) and not any(map(_has_bias, weighted))
 
 
@@ -207,11 +206,11 @@ def _restore_dropped_zeros(group: Group, mapped: Mapped, before_norm: bool) -> N
     except a Conv/Dense feeding a BatchNorm, which by the usual idiom has none (the shift replaces it)."""
     config = mapped.config
     restored = ""
-    if group.kind in WEIGHTED_KINDS and config.get("use_bias") is False and before_norm:
+    if group.kind in WEIGHTED and config.get("use_bias") is False and before_norm:
         mapped.notes.append("no bias in the file; read as use_bias=False, the idiom before a BatchNorm "
                             "(tf2onnx also drops an all-zero bias: with one, Keras counts "
                             f"{config.get('filters') or config.get('units')} more)")
-    elif group.kind in WEIGHTED_KINDS and config.get("use_bias") is False:
+    elif group.kind in WEIGHTED and config.get("use_bias") is False:
         config["use_bias"], restored = True, "bias"
     elif group.kind == "affine" and config.get("center") is False:
         config["center"], restored = True, "BatchNorm shift (beta)"

@@ -34,6 +34,7 @@ PLUMBING = {
     "ReduceLogSumExp", "ReduceSumSquare", "ArgMax", "ArgMin", "DequantizeLinear", "QuantizeLinear",
     *ACTIVATIONS}
 CHANNELS_FIRST_KINDS = {"conv", "deconv", "pool", "gpool", "norm", "resize"}
+WEIGHTED = ("conv", "deconv", "dense")  # layers whose bias and activation follow as separate ops
 
 
 @dataclass
@@ -362,7 +363,7 @@ class Grouper:
     def _absorbs(self, owner: Group, op: str, weights: tuple, size: int, axis: int | None) -> bool:
         if owner.kind == "affine":
             return axis == owner.info.axis and size == owner.info.channels
-        if op != "Add" or owner.kind not in ("conv", "deconv", "dense") or owner.folded not in ((), weights):
+        if op != "Add" or owner.kind not in WEIGHTED or owner.folded not in ((), weights):
             return False
         node = owner.node
         if node.op_type in ("Conv", "ConvTranspose", "Gemm") and len(node.input) > 2 and node.input[2]:
@@ -380,7 +381,7 @@ class Grouper:
         if len(origins) == 1 and not value_from_constant:
             if node.op_type in ACTIVATIONS and data[0] in self.direct:
                 owner = self.groups[self.direct[data[0]]]
-                if owner.kind in ("conv", "deconv", "dense") and owner.activation in (None, ACTIVATIONS[node.op_type]):
+                if owner.kind in WEIGHTED and owner.activation in (None, ACTIVATIONS[node.op_type]):
                     owner.activation = ACTIVATIONS[node.op_type]
             return self._pass(node, origins[0], data)
         if len(origins) > 1 and node.op_type in MERGES:

@@ -29,8 +29,8 @@ class Mapped:
 
 def map_group(group: Group, view: OnnxGraph) -> Mapped:
     mapper = {"conv": _conv, "deconv": _deconv, "resize": _resize, "repeat": _repeat, "pool": _pool,
-              "gpool": _global_pool, "norm": _batch_norm, "layer_norm": _layer_norm, "affine": _affine, "dense": _dense, "recurrent": _recurrent,
-              "merge": _merge}.get(group.kind)
+              "gpool": _global_pool, "norm": _batch_norm, "layer_norm": _layer_norm, "affine": _affine,
+              "dense": _dense, "recurrent": _recurrent, "merge": _merge}.get(group.kind)
     mapped = mapper(group, view) if mapper else None
     return mapped or unknown(group)
 

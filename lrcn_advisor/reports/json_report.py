@@ -10,9 +10,10 @@ from lrcn_advisor.result import Result
 from lrcn_advisor.rules import REGISTRY
 
 SCHEMA_VERSION = "2.0"
-CONVENTION = ("Parameters: Keras count_params() (non-trainable included; ONNX: initialiser elements, shared "
-              "ones once). MACs: one fused multiply-add, one sample, the whole clip; FLOPs = 2 x MACs. "
-              "Conv: output elements x kernel volume x C_in/groups; Dense: leading dims x in x units; "
+CONVENTION = ("Parameters: Keras count_params() (non-trainable included; ONNX: initialiser elements each layer "
+              "uses, exporter changes in params_delta_vs_keras). MACs: one fused multiply-add, one sample, the "
+              "whole clip; FLOPs = 2 x MACs. Conv: output elements x kernel volume x C_in/groups; ConvTranspose: "
+              "input positions x kernel volume x C_in x C_out; Dense: leading dims x in x units; "
               "LSTM: T x 4H(I+H); GRU: T x 3H(I+H); SimpleRNN: T x H(I+H); ConvLSTM2D: T x positions x 4F x "
               "kernel area x (C_in+F); TimeDistributed: T x per-frame cost; Bidirectional: both directions; "
               "bias, activations, pooling, dropout, normalisation and merges: 0.")
