@@ -7,7 +7,6 @@ A longer run: LRCN_FUZZ_EXAMPLES=2000 .venv/bin/python -m pytest tests/test_host
 """
 from __future__ import annotations
 
-import io
 import os
 import sys
 import time
@@ -39,21 +38,12 @@ STATS: dict[str, dict[str, int]] = {}
 
 
 def render_everything(result) -> dict[str, str]:
-    from rich.console import Console
-
-    from lrcn_advisor.cli import render
-    from lrcn_advisor.reports.html import render as html
+    from lrcn_advisor.reports import FORMATS, RenderContext, render
     from lrcn_advisor.reports.json_report import result_to_dict
-    from lrcn_advisor.reports.markdown import render_summary
-    from lrcn_advisor.reports.table import render as table
 
     documents = [result_to_dict(result)]
-    outputs = {fmt: render(documents, fmt, Settings()) for fmt in ("json", "sarif", "github", "junit", "markdown")}
-    console = Console(record=True, width=140, file=io.StringIO(), highlight=False)
-    table(documents[0], console, verbose=True)
-    outputs["table"] = console.export_text()
-    outputs["html"] = html(documents[0])
-    outputs["summary"] = render_summary(documents, "error")
+    context = RenderContext(verbose=True)
+    outputs = {name: render(name, documents, context) for name in FORMATS}
     ET.fromstring(outputs["junit"].encode("utf-8"))
     return outputs
 
