@@ -5,6 +5,7 @@ Each edit is a pure function GraphSpec -> GraphSpec (the input is not changed).
 from __future__ import annotations
 
 import copy
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -22,6 +23,15 @@ class Edit:
         return self.apply(graph)
 
 
+_OWNED: ContextVar[bool] = ContextVar("edits_owned", default=False)  # inside a chain that already copied
+
+
+def _copy(graph: GraphSpec) -> GraphSpec:
+    """A copy to change; inside a chain, the chain's own copy (one copy per chain, not one per step:
+    a fix of 2,000 layers would otherwise copy the whole model 2,000 times)."""
+    return graph if _OWNED.get() else copy.deepcopy(graph)
+
+
 def _find(graph: GraphSpec, name: str) -> LayerSpec:
     for spec in graph.layers:
         if spec.name == name:
@@ -37,7 +47,7 @@ def _leaf(spec: LayerSpec) -> LayerSpec:
 def set_config(name: str, description: str, **changes: Any) -> Edit:
     """Change hyper-parameters of layer `name` (inside its wrapper, if any)."""
     def apply(graph: GraphSpec) -> GraphSpec:
-        new = copy.deepcopy(graph)
+        new = _copy(graph)
         spec = _find(new, name)
         spec.params_counted = None
         _leaf(spec).config.update(changes)
@@ -50,7 +60,7 @@ def set_config(name: str, description: str, **changes: Any) -> Edit:
 def replace_class(name: str, class_name: str, description: str, **changes: Any) -> Edit:
     """Swap the (wrapped) layer class of `name`, e.g. LSTM -> GRU."""
     def apply(graph: GraphSpec) -> GraphSpec:
-        new = copy.deepcopy(graph)
+        new = _copy(graph)
         spec = _find(new, name)
         spec.params_counted = None
         for leaf in filter(None, [_leaf(spec), spec.backward]):
@@ -63,7 +73,7 @@ def replace_class(name: str, class_name: str, description: str, **changes: Any) 
 def remove_layers(names: list[str], description: str) -> Edit:
     """Delete single-input layers, wiring their consumers to their input."""
     def apply(graph: GraphSpec) -> GraphSpec:
-        new = copy.deepcopy(graph)
+        new = _copy(graph)
         for name in names:
             spec = _find(new, name)
             if len(spec.calls) != 1 or len(spec.calls[0]) != 1:
@@ -80,7 +90,7 @@ def remove_layers(names: list[str], description: str) -> Edit:
 def insert_after(name: str, layer: LayerSpec, description: str) -> Edit:
     """Insert a single-input layer after `name` and feed its consumers from it."""
     def apply(graph: GraphSpec) -> GraphSpec:
-        new = copy.deepcopy(graph)
+        new = _copy(graph)
         added = copy.deepcopy(layer)
         position = [spec.name for spec in new.layers].index(name)
         source = TensorRef(name)
@@ -96,8 +106,14 @@ def insert_after(name: str, layer: LayerSpec, description: str) -> Edit:
 
 def chain(description: str, *edits: Edit) -> Edit:
     def apply(graph: GraphSpec) -> GraphSpec:
-        for edit in edits:
-            graph = edit(graph)
+        if not _OWNED.get():
+            graph = copy.deepcopy(graph)
+        token = _OWNED.set(True)
+        try:
+            for edit in edits:
+                graph = edit(graph)
+        finally:
+            _OWNED.reset(token)
         return graph
     return Edit(description, apply)
 
@@ -116,7 +132,7 @@ def plain_layer(name: str, class_name: str, **config: Any) -> LayerSpec:
 def set_frames(frames: int, description: str) -> Edit:
     """Change the time length of every sequence input."""
     def apply(graph: GraphSpec) -> GraphSpec:
-        new = copy.deepcopy(graph)
+        new = _copy(graph)
         new.input_shapes = {name: (shape[0], frames, *shape[2:]) if len(shape) >= 3 else shape
                             for name, shape in new.input_shapes.items()}
         return new
@@ -126,7 +142,7 @@ def set_frames(frames: int, description: str) -> Edit:
 def wrap_time_distributed(name: str, description: str) -> Edit:
     """Wrap layer `name` in TimeDistributed (keeping its name and inputs)."""
     def apply(graph: GraphSpec) -> GraphSpec:
-        new = copy.deepcopy(graph)
+        new = _copy(graph)
         spec = _find(new, name)
         inner = LayerSpec(name=f"{name}_inner", class_name=spec.class_name, config=dict(spec.config))
         new.layers[new.layers.index(spec)] = LayerSpec(name=name, class_name="TimeDistributed",
