@@ -205,12 +205,20 @@ def test_nested_model_is_evaluated_once_per_input_shape(hostile):
     assert ir.params == (4 * 4 + 4) + 4 * 4 * (4 + 4 + 1)
 
 
-def test_recounts_are_bounded_and_said(hostile, tmp_path):
-    root, cases = hostile
-    outputs = check_case(root, cases["dropout_2000"], tmp_path / "d")
-    data = json.loads(outputs["out.json"])
-    assert any("cost of the fix is not shown" in w for w in data["warnings"]), data["warnings"]
-    assert sum(1 for f in data["findings"] if f["cost"]) >= 1
+def test_recounts_are_bounded_and_said(hostile):
+    """Recounting fixes shares one work budget per model; past it a fix's cost is not shown, and a warning says so."""
+    from lrcn_advisor.analyze import RECOUNT_BUDGET, RecountBudget
+    from lrcn_advisor.pipeline import analyse_path, recounter
+    root, _ = hostile
+    ir = analyse_path(root / "dropout2000.json")
+    budget = RecountBudget(ir)
+    recount = recounter(ir, budget)
+    from lrcn_advisor.edits import set_config
+    edit = set_config("drop0", "rate 0.5", rate=0.5)
+    answers = [recount(edit) for _ in range(20)]
+    allowed = RECOUNT_BUDGET // budget.cost
+    assert all(a is not None for a in answers[:allowed]) and all(a is None for a in answers[allowed:])
+    assert budget.skipped == 20 - allowed and "not shown for" in budget.warning()
 
 
 def test_max_seconds_stops_with_one_line(hostile, tmp_path):
