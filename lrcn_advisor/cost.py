@@ -25,7 +25,7 @@ from typing import Callable, Mapping
 
 from .ir import Shape
 from .layer_types import canonical
-from .shapes import norm_size, prelu_alpha_dims, split
+from .shapes import as_tuple, norm_size, prelu_alpha_dims, split
 from .vocabulary import DEFAULT_FRAMES
 
 
@@ -66,9 +66,9 @@ def _bias(cfg: dict, count: int) -> int:
     return count if cfg.get("use_bias", True) else 0
 
 
-def _kernel(cfg: dict) -> int:
-    size = cfg["kernel_size"]
-    return size if isinstance(size, int) else math.prod(size)
+def _kernel(cfg: dict, rank: int) -> int:
+    """The kernel volume (kernel_size may be one int for every axis)."""
+    return math.prod(as_tuple(cfg.get("kernel_size"), rank, "kernel_size"))
 
 
 # ---- convolutions --------------------------------------------------------------
@@ -76,7 +76,7 @@ def _kernel(cfg: dict) -> int:
 def conv_cost(cfg, inputs, outputs, ctx) -> LayerCost:
     """ConvND: output elements x kernel volume x C_in / groups."""
     cin, (spatial, filters) = split(inputs[0], cfg)[1], split(outputs[0], cfg)
-    per_output = _kernel(cfg) * cin // cfg.get("groups", 1)
+    per_output = _kernel(cfg, len(spatial)) * cin // cfg.get("groups", 1)
     return LayerCost(params=per_output * filters + _bias(cfg, filters),
                      macs=ctx.volume(spatial) * filters * per_output)
 
@@ -85,24 +85,25 @@ def transposed_conv_cost(cfg, inputs, outputs, ctx) -> LayerCost:
     """ConvNDTranspose: each input position spreads kernel volume x C_in x C_out products."""
     spatial, cin = split(inputs[0], cfg)
     filters = split(outputs[0], cfg)[1]
-    per_input = _kernel(cfg) * cin * filters
+    per_input = _kernel(cfg, len(spatial)) * cin * filters
     return LayerCost(params=per_input + _bias(cfg, filters), macs=ctx.volume(spatial) * per_input)
 
 
 def depthwise_cost(cfg, inputs, outputs, ctx) -> LayerCost:
     """DepthwiseConvND: output elements x kernel area."""
     spatial, channels = split(outputs[0], cfg)
-    return LayerCost(params=_kernel(cfg) * channels + _bias(cfg, channels),
-                     macs=ctx.volume(spatial) * channels * _kernel(cfg))
+    kernel = _kernel(cfg, len(spatial))
+    return LayerCost(params=kernel * channels + _bias(cfg, channels),
+                     macs=ctx.volume(spatial) * channels * kernel)
 
 
 def separable_cost(cfg, inputs, outputs, ctx) -> LayerCost:
     """SeparableConvND: the depthwise part + output positions x C_in*depth_multiplier x C_out."""
     middle = split(inputs[0], cfg)[1] * cfg.get("depth_multiplier", 1)
     spatial, filters = split(outputs[0], cfg)
-    positions = ctx.volume(spatial)
-    return LayerCost(params=_kernel(cfg) * middle + middle * filters + _bias(cfg, filters),
-                     macs=positions * middle * _kernel(cfg) + positions * middle * filters)
+    positions, kernel = ctx.volume(spatial), _kernel(cfg, len(spatial))
+    return LayerCost(params=kernel * middle + middle * filters + _bias(cfg, filters),
+                     macs=positions * middle * kernel + positions * middle * filters)
 
 
 # ---- dense, embeddings, activations with weights ----------------------------------
@@ -165,7 +166,7 @@ def conv_lstm_cost(cfg, inputs, outputs, ctx) -> LayerCost:
     cin = split((shape[0], *shape[2:]), cfg)[1]
     frame = outputs[0][2:] if cfg.get("return_sequences") else outputs[0][1:]
     spatial, filters = split((None, *frame), cfg)
-    area = _kernel(cfg)
+    area = _kernel(cfg, len(spatial))
     params = area * cin * 4 * filters + area * filters * 4 * filters + _bias(cfg, 4 * filters)
     return LayerCost(params=params,
                      macs=ctx.dim(shape[1]) * ctx.volume(spatial) * 4 * filters * area * (cin + filters))

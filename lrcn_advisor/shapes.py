@@ -290,6 +290,8 @@ def _resize(rank: int, mode: str) -> ShapeFn:
         value = cfg.get(key, 2 if mode == "up" else 1)
         if isinstance(value, int):
             value = [value] * rank
+        elif rank == 1 and mode != "up" and isinstance(value, (list, tuple)) and len(value) == 2:
+            value = [value]  # ZeroPadding1D / Cropping1D: one (before, after) pair
         if not isinstance(value, (list, tuple)) or len(value) != rank:
             raise ShapeError(f"bad {key}: {value!r}")
         out = []
