@@ -7,7 +7,6 @@ from .base import CheckContext, Hit, Option, rule
 from lrcn_advisor.ir_view import consumers, fmt_int, fmt_macs, pct, recurrent_input_features, recurrent_layers, share
 
 GUIDE = "4. LSTM (recurrent layer in LRCN)"
-SEQUENCE_CONSUMERS = {"recurrent", "attention", "pool", "dropout", "masking", "norm", "merge"}
 
 
 def _stacks(ir):
