@@ -1,15 +1,17 @@
 """Architecture (GraphSpec) -> analysed ModelIR: shapes, parameters, MACs, blocks."""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, replace
 
-from . import shapes
 from .blocks import assign_blocks
 from .cost import DEFAULT_COST_MODEL, Context, CostModel
 from .errors import InputError
 from .ir import GraphSpec, LayerInfo, LayerSpec, LoadedModel, ModelIR, Shape
 from .layer_types import layer_type
-from .shapes import ShapeError
+from .shapes import (MAX_DEPTH, ShapeError, bidirectional_outputs, call_order, declared_output, initial_tensors,
+                     leaf_output_shapes, nested_graph, tensor_shape, time_distributed_frames,
+                     time_distributed_outputs)
 from .vocabulary import DEFAULT_FRAMES, FrameSource, LayerKind, Status, fmt_shape
 
 MAX_LAYERS = 20_000
@@ -74,10 +76,15 @@ def _analyse_graph(graph: GraphSpec, model: LoadedModel, source: FrameSource, de
     if source == FrameSource.DEFAULT and ctx.assumed_dims:
         warnings.append(f"the time length is unknown (None) in the file; costs assume "
                         f"{frames} frames (pass --frames N to set it)")
+    uncounted = [layer.name for layer in _walk(layers) if not layer.params_exact]
     for layer in _walk(layers):
-        if layer.status != Status.OK:
+        if layer.status != "ok" and layer.params_exact:
             warnings.append(f"layer {layer.name!r} ({layer.inner_kind_class}) is {layer.status}: "
                             f"{layer.note}; totals leave it out")
+    if uncounted:
+        shown = ", ".join(repr(name) for name in uncounted[:4]) + (", …" if len(uncounted) > 4 else "")
+        warnings.append(f"{len(uncounted)} layer(s) after an opaque layer have no shape in the file ({shown}): "
+                        "their params and MACs are not counted, so the totals are lower bounds")
     return ModelIR(name=graph.name, path=model.path, format=model.format, graph=graph,
                    input_shapes=input_shapes, frames=frames, frames_source=source, layers=layers,
                    blocks=assign_blocks(layers), warnings=warnings, notes=list(model.notes),
@@ -94,20 +101,63 @@ def evaluate_graph(graph: GraphSpec, ctx: Context, depth: int = 0) -> tuple[list
     """Evaluate every layer call in dependency order; return layer infos and output shapes."""
     if len(graph.layers) > MAX_LAYERS:
         raise InputError(f"model {graph.name!r} has {len(graph.layers)} layers (limit {MAX_LAYERS})")
-    tensors = shapes.initial_tensors(graph)
+    tensors = initial_tensors(graph)
     infos: dict[str, LayerInfo] = {}
-    for index, call in shapes.call_order(graph, tensors):
+    # tensors whose shape nothing in the file settles: (opaque origin, whether their width is known)
+    assumed: dict[tuple[str, int], tuple[str, bool]] = {}
+    for index, call in call_order(graph, tensors):
         spec = graph.layers[index]
-        inputs = [shapes.tensor_shape(tensors, ref, spec.name) for ref in spec.calls[call]]
-        if not inputs:
+        refs = spec.calls[call]
+        shapes = [tensor_shape(tensors, ref, spec.name) for ref in refs]
+        if not shapes:
             raise InputError(f"layer {spec.name!r} is called with no inputs")
+        upstream = [assumed[(ref.layer, ref.node)] for ref in refs if (ref.layer, ref.node) in assumed]
+        origin = upstream[0][0] if upstream else None
+        width_known = all(known for _, known in upstream)
+        hint = _shape_hint(spec, shapes, ctx, depth) if origin else None
+        if hint is not None:
+            shapes = hint.shapes
+            producer = infos.get(refs[0].layer)
+            if hint.source == "build config" and producer is not None and producer.status == "opaque":
+                producer.output_shapes = [shapes[0]]  # our own record, being built: the opaque output recovered
+                producer.note = f"code not executed; output shape {fmt_shape(shapes[0])} from the next layer's build config"
         try:
-            result, kind, inner = evaluate_layer(spec, inputs, ctx, depth)
+            result, kind, inner = evaluate_layer(spec, shapes, ctx, depth)
         except ShapeError as error:
-            raise InputError(f"layer {spec.name!r} ({spec.class_name}): {error}") from None
+            if origin is None:
+                raise InputError(f"layer {spec.name!r} ({spec.class_name}): {error}") from None
+            result, kind, inner = _unknown(spec.class_name, shapes), LayerKind.UNKNOWN, None
+        exact, params_exact, shape_origin = True, True, ""
+        settled = hint is not None and hint.source == "build config"
+        if origin is not None and not settled:
+            exact = False
+            if hint is not None:
+                shape_origin, width_known = hint.source, True
+            if not width_known and _params_free(spec):
+                result.note = "; ".join(filter(None, [result.note, f"shape unknown after the opaque layer `{origin}` "
+                                                      "(no parameters either way)"]))
+            elif not width_known:  # nothing settles the input width: params and MACs unknown (counted 0)
+                params_exact, shape_origin = False, "assumed"
+                result = Cost(result.output_shapes, status="unknown",
+                              note=f"input shape unknown after the opaque layer `{origin}`: params and MACs "
+                                   "not counted (totals are lower bounds)")
+            else:
+                result.note = "; ".join(filter(None, [
+                    result.note, ("input width from the saved weights; " if hint else "")
+                    + f"params exact, MACs and shape assume `{origin}` kept its input's shape"]))
+        elif settled:
+            shape_origin = hint.source
+            result.note = "; ".join(filter(None, [result.note, "input shape from the layer's build config"]))
         tensors[(spec.name, call)] = result.output_shapes
+        if result.status != "ok" and "assumed" in result.note:  # an opaque/unknown layer guessed its output
+            assumed[(spec.name, call)] = (spec.name, False)
+        elif not exact:
+            assumed[(spec.name, call)] = (origin, params_exact and _keeps_width(spec))
         if call == 0:
-            infos[spec.name] = _info(spec, kind, inner, inputs, result, ctx)
+            infos[spec.name] = _info(spec, kind, inner, shapes, result, ctx)
+            infos[spec.name].exact = exact
+            infos[spec.name].params_exact = params_exact
+            infos[spec.name].shape_origin = shape_origin
         else:
             infos[spec.name].macs += result.macs
     for spec in graph.layers:
@@ -115,23 +165,84 @@ def evaluate_graph(graph: GraphSpec, ctx: Context, depth: int = 0) -> tuple[list
             shape = graph.input_shapes[spec.name]
             infos[spec.name] = LayerInfo(spec.name, "InputLayer", None, LayerKind.INPUT, spec.config, [], [],
                                          [shape], 0, 0, 0)
-    outputs = [shapes.tensor_shape(tensors, ref, "model output") for ref in graph.outputs]
+    outputs = [tensor_shape(tensors, ref, "model output") for ref in graph.outputs]
     return [infos[spec.name] for spec in graph.layers if spec.name in infos], outputs
 
 
-def evaluate_layer(spec: LayerSpec, inputs: list[Shape], ctx: Context, depth: int = 0
+@dataclass
+class _Hint:
+    shapes: list[Shape]
+    source: str  # "build config" | "saved weights"
+
+
+WEIGHT_INPUT_AXIS = {"Dense": (2, 0), "LSTM": (2, 0), "GRU": (2, 0), "SimpleRNN": (2, 0),
+                     "Conv1D": (3, 1), "Conv2D": (4, 2), "Conv3D": (5, 3)}  # kernel rank, input-width axis
+
+
+WIDTH_FROM_CONFIG = ("Conv", "Dense", "LSTM", "GRU", "SimpleRNN", "ConvLSTM", "Global", "Embedding")
+WIDTH_PRESERVING = ("BatchNormalization", "LayerNormalization", "Activation", "ReLU", "LeakyReLU", "ELU",
+                    "Softmax", "Dropout", "SpatialDropout", "GaussianDropout", "GaussianNoise", "AlphaDropout",
+                    "MaxPooling", "AveragePooling", "RepeatVector", "ZeroPadding", "Cropping", "UpSampling",
+                    "Masking", "Identity")
+
+
+PARAMS_FREE = ("Flatten", "Reshape", "Permute", "Activation", "ReLU", "LeakyReLU", "ELU", "Softmax", "Dropout",
+               "SpatialDropout", "GaussianDropout", "GaussianNoise", "AlphaDropout", "MaxPooling", "AveragePooling",
+               "Global", "RepeatVector", "ZeroPadding", "Cropping", "UpSampling", "Masking", "Identity", "Add",
+               "Multiply", "Concatenate", "Average", "Maximum", "Minimum", "Subtract")
+
+
+def _params_free(spec: LayerSpec) -> bool:
+    leaf = spec.wrapped if spec.wrapped is not None else spec
+    return spec.class_name != "Bidirectional" and leaf.class_name.startswith(PARAMS_FREE)
+
+
+def _keeps_width(spec: LayerSpec) -> bool:
+    """Whether the layer's output width follows from its config or its input width (not from the
+    spatial/time sizes an opaque layer may have changed)."""
+    leaf = spec.wrapped if spec.wrapped is not None else spec
+    if spec.class_name == "Bidirectional":
+        return True
+    return leaf.class_name.startswith(WIDTH_FROM_CONFIG + WIDTH_PRESERVING)
+
+
+def _shape_hint(spec: LayerSpec, shapes: list[Shape], ctx: Context, depth: int) -> _Hint | None:
+    """The true input shape of a layer fed by an opaque layer, where the file settles it: the layer's
+    build config (the whole shape), or its saved kernel (the input width; checked against the weights)."""
+    if len(shapes) != 1:
+        return None
+    if spec.build_input_shape is not None:
+        return _Hint([tuple(spec.build_input_shape)], "build config")
+    leaf = spec.wrapped if spec.wrapped is not None else spec
+    axis = WEIGHT_INPUT_AXIS.get(leaf.class_name)
+    if not spec.weight_shapes or axis is None or not shapes[0]:
+        return None
+    kernel = next((s for s in spec.weight_shapes if len(s) == axis[0]), None)
+    if kernel is None:
+        return None
+    shape = (*shapes[0][:-1], kernel[axis[1]])
+    try:
+        trial, _, _ = evaluate_layer(replace(spec, params_counted=None, note=""), [shape],
+                                     Context(frames=ctx.frames, cost_model=ctx.cost_model), depth)
+    except (ShapeError, InputError):
+        return None
+    saved = sum(math.prod(s) for s in spec.weight_shapes)
+    return _Hint([shape], "saved weights") if trial.params == saved else None
+
+
+def evaluate_layer(spec: LayerSpec, shapes: list[Shape], ctx: Context, depth: int = 0
                    ) -> tuple[Cost, LayerKind, str | None]:
     """Cost of one call of `spec`; returns (cost, kind, wrapped class)."""
-    if depth > shapes.MAX_DEPTH:
+    if depth > MAX_DEPTH:
         raise InputError("layers nested too deeply")
     if spec.graph is not None:
-        result, kind, inner = _nested(spec, inputs, ctx, depth), LayerKind.BACKBONE, None
+        result, kind, inner = _nested(spec, shapes, ctx, depth), LayerKind.BACKBONE, None
     elif spec.class_name == "TimeDistributed" and spec.wrapped is not None:
-        result, kind, inner = _time_distributed(spec, inputs, ctx, depth)
+        result, kind, inner = _time_distributed(spec, shapes, ctx, depth)
     elif spec.class_name == "Bidirectional" and spec.wrapped is not None:
-        result, kind, inner = _bidirectional(spec, inputs, ctx, depth)
+        result, kind, inner = _bidirectional(spec, shapes, ctx, depth)
     else:
-        result, kind, inner = _leaf(spec, inputs, ctx), _kind(spec.class_name), None
+        result, kind, inner = _leaf(spec, shapes, ctx), _kind(spec.class_name), None
     if spec.config.get("trainable") is False:
         result.non_trainable = result.params
     # The loader counted the file's own weights (ONNX): keep the exporter's difference from the Keras
@@ -157,27 +268,31 @@ def _kind(class_name: str) -> LayerKind:
     return found.kind if found else LayerKind.UNKNOWN
 
 
-def _leaf(spec: LayerSpec, inputs: list[Shape], ctx: Context) -> Cost:
-    """A plain layer: its shapes (shapes), its parameters and MACs (the run's cost table)."""
-    outputs = shapes.leaf_output_shapes(spec.class_name, spec.config, inputs)
+def _unknown(class_name: str, shapes: list[Shape]) -> Cost:
+    return Cost([shapes[0]], status=Status.UNKNOWN,
+                note=f"unknown layer class {class_name!r}: params and MACs count 0 and its output "
+                     "shape is assumed equal to its input")
+
+
+def _leaf(spec: LayerSpec, shapes: list[Shape], ctx: Context) -> Cost:
+    """A plain layer: its output shapes (shapes module), its parameters and MACs (the run's cost table)."""
     found = layer_type(spec.class_name)
     if found is None:
-        return Cost(outputs, status=Status.UNKNOWN,
-                    note=f"unknown layer class {spec.class_name!r}: params and MACs count 0 and its output "
-                         "shape is assumed equal to its input")
-    counted = ctx.cost_model.count(spec.class_name, spec.config, inputs, outputs, ctx)
+        return _unknown(spec.class_name, shapes)
+    outputs = leaf_output_shapes(spec.class_name, spec.config, shapes)
+    counted = ctx.cost_model.count(spec.class_name, spec.config, shapes, outputs, ctx)
     result = Cost(outputs, params=counted.params, non_trainable=counted.non_trainable, macs=counted.macs,
                   note=counted.note)
     if found.opaque:
         result.status = Status.OPAQUE
         result.note = "code not executed; output shape " + (
-            "as declared in the file" if shapes.declared_output(spec.config) is not None
+            "as declared in the file" if declared_output(spec.config) is not None
             else "assumed equal to its input")
     return result
 
 
-def _nested(spec: LayerSpec, inputs: list[Shape], ctx: Context, depth: int) -> Cost:
-    graph = shapes.nested_graph(spec.graph, inputs)
+def _nested(spec: LayerSpec, shapes: list[Shape], ctx: Context, depth: int) -> Cost:
+    graph = nested_graph(spec.graph, shapes)
     children, outputs = evaluate_graph(graph, ctx, depth + 1)
     status = Status.OK if all(c.status == Status.OK for c in children) else Status.UNKNOWN
     return Cost(outputs, params=sum(c.params for c in children),
@@ -186,39 +301,39 @@ def _nested(spec: LayerSpec, inputs: list[Shape], ctx: Context, depth: int) -> C
                 note=f"nested model {graph.name!r}, {len(children)} layers")
 
 
-def _time_distributed(spec: LayerSpec, inputs: list[Shape], ctx: Context, depth: int):
-    frame_inputs = shapes.time_distributed_frames(inputs)
-    steps = inputs[0][1]
-    inner, kind, _ = evaluate_layer(spec.wrapped, frame_inputs, ctx, depth + 1)
+def _time_distributed(spec: LayerSpec, shapes: list[Shape], ctx: Context, depth: int):
+    frame_shapes = time_distributed_frames(shapes)
+    steps = shapes[0][1]
+    inner, kind, _ = evaluate_layer(spec.wrapped, frame_shapes, ctx, depth + 1)
     frames = ctx.dim(steps)
     for child in _walk(inner.children):
         child.macs *= frames
-    inner.output_shapes = shapes.time_distributed_outputs(steps, inner.output_shapes)
+    inner.output_shapes = time_distributed_outputs(steps, inner.output_shapes)
     inner.macs *= frames
     return inner, kind, spec.wrapped.class_name
 
 
-def _bidirectional(spec: LayerSpec, inputs: list[Shape], ctx: Context, depth: int):
-    forward, kind, _ = evaluate_layer(spec.wrapped, inputs, ctx, depth + 1)
-    backward, _, _ = evaluate_layer(spec.backward or spec.wrapped, inputs, ctx, depth + 1)
-    outputs = shapes.bidirectional_outputs(spec.config.get("merge_mode", "concat"),
-                                           forward.output_shapes, backward.output_shapes)
+def _bidirectional(spec: LayerSpec, shapes: list[Shape], ctx: Context, depth: int):
+    forward, kind, _ = evaluate_layer(spec.wrapped, shapes, ctx, depth + 1)
+    backward, _, _ = evaluate_layer(spec.backward or spec.wrapped, shapes, ctx, depth + 1)
+    outputs = bidirectional_outputs(spec.config.get("merge_mode", "concat"),
+                                    forward.output_shapes, backward.output_shapes)
     return Cost(outputs, params=forward.params + backward.params,
                 non_trainable=forward.non_trainable + backward.non_trainable,
                 macs=forward.macs + backward.macs, status=forward.status,
                 note=forward.note), kind, spec.wrapped.class_name
 
 
-def _info(spec: LayerSpec, kind: LayerKind, inner: str | None, inputs: list[Shape], result: Cost,
+def _info(spec: LayerSpec, kind: LayerKind, inner: str | None, shapes: list[Shape], result: Cost,
           ctx: Context) -> LayerInfo:
     effective = spec.wrapped.config if spec.wrapped is not None else spec.config
     calls = spec.calls[0] if spec.calls else []
     steps = None
-    if spec.class_name == "TimeDistributed" or kind == LayerKind.RECURRENT:
-        steps = ctx.frames if inputs[0][1] is None else inputs[0][1]
+    if spec.class_name == "TimeDistributed" or kind == "recurrent":
+        steps = ctx.frames if shapes[0][1] is None else shapes[0][1]
     return LayerInfo(
         name=spec.name, class_name=spec.class_name, inner_class=inner, kind=kind,
-        config=effective, inputs=[ref.layer for ref in calls], input_shapes=inputs,
+        config=effective, inputs=[ref.layer for ref in calls], input_shapes=shapes,
         output_shapes=result.output_shapes, params=result.params,
         trainable_params=result.params - result.non_trainable, macs=result.macs,
         time_distributed=spec.class_name == "TimeDistributed", frames=steps,

@@ -111,10 +111,16 @@ def _positive_int(ctx, param, value):
 @click.option("--ray-address", help="Ray cluster address for --executor ray.")
 @click.option("--cache-dir", type=click.Path(file_okay=False), help="Probe cache folder (default .lrcn-advise-cache).")
 @click.option("-v", "--verbose", is_flag=True, help="Show each finding's reasoning.")
+@click.option("--conventions", is_flag=True, help="What other FLOP counters report, per-video cost, training "
+              "memory and a latency floor (docs/conventions.md).")
+@click.option("--clips-per-video", default=1, callback=_positive_int, help="Clips per video for --conventions.")
+@click.option("--views", default=1, callback=_positive_int, help="Crops/views per clip for --conventions.")
+@click.option("--batch", default=1, callback=_positive_int, help="Training batch size for --conventions memory.")
+@click.option("--optimizer", type=click.Choice(["adam", "sgd"]), default="adam", show_default=True)
 def check(paths, fmt, output, frames, html_path, no_html, json_path, sarif_path, junit_path, markdown_path,
           fail_on, exit_zero, select, ignore, config_path, baseline_path, write_baseline_path, max_params,
           max_macs, train_samples, probes, data_path, probe_budget, seeds, from_weights, trust_model_code,
-          executor, ray_address, cache_dir, verbose):
+          executor, ray_address, cache_dir, verbose, conventions, clips_per_video, views, batch, optimizer):
     """Analyse model files (paths, folders or globs) and report findings."""
     options = dict(locals())
     sys.exit(_guarded(lambda: _check(**options)))
@@ -140,7 +146,8 @@ def _guarded(action) -> int:
 def _check(paths, fmt, output, frames, html_path, no_html, json_path, sarif_path, junit_path, markdown_path,
            fail_on, exit_zero, select, ignore, config_path, baseline_path, write_baseline_path, max_params,
            max_macs, train_samples, probes, data_path, probe_budget, seeds, from_weights, trust_model_code,
-           executor, ray_address, cache_dir, verbose) -> int:
+           executor, ray_address, cache_dir, verbose, conventions=False, clips_per_video=1, views=1, batch=1,
+           optimizer="adam") -> int:
     from .load import expand_paths, prefetch
 
     models = expand_paths(list(paths))
@@ -173,7 +180,13 @@ def _check(paths, fmt, output, frames, html_path, no_html, json_path, sarif_path
         _run_probes(results, probes, data_path, probe_budget, seeds, from_weights, trust_model_code, executor,
                     ray_address, cache_dir, fmt == "table" and not output)
     documents = [result_to_dict(result) for result in results]
+    if conventions:
+        from .cost_report import conventions_section, text_lines
+        for document, result in zip(documents, results):
+            document["conventions"] = conventions_section(result.ir, clips_per_video, views, batch, optimizer)
     _emit(documents, fmt, output, models, verbose, settings)
+    if conventions and fmt == "table" and not output:
+        click.echo("\n".join(line for d in documents for line in text_lines(d["conventions"])))
     extra = {"json": json_path, "sarif": sarif_path, "junit": junit_path, "markdown": markdown_path}
     for extra_fmt, path in extra.items():
         if path:
@@ -255,7 +268,11 @@ def _write_html(documents, html_path, models) -> None:
             target = Path(html_path)
         else:
             target = Path(html_path or "lrcn-reports") / f"{model.name}.html"
-        _write(target, html(document), models)
+        page = html(document)
+        if "conventions" in document:
+            from .cost_report import html_panel
+            page = page.replace("</body>", html_panel(document["conventions"]) + "</body>", 1)
+        _write(target, page, models)
         click.echo(f"lrcn-advise: HTML report: {target}", err=True)
 
 

@@ -16,10 +16,13 @@ class CostEffect:
     params_after: int
     macs_before: int
     macs_after: int
+    introduces: list[str] = field(default_factory=list)  # findings the edited model would newly get
+    saving_from: str = ""     # where the saving comes from, when not from the finding's own layers
 
-    def as_dict(self) -> dict[str, int]:
+    def as_dict(self) -> dict:
         return {"params_before": self.params_before, "params_after": self.params_after,
-                "macs_before": self.macs_before, "macs_after": self.macs_after}
+                "macs_before": self.macs_before, "macs_after": self.macs_after,
+                "introduces": list(self.introduces), "saving_from": self.saving_from}
 
 
 @dataclass

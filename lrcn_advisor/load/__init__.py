@@ -97,13 +97,15 @@ def load_model(path: str | os.PathLike) -> LoadedModel:
     if fmt == "onnx":
         from .onnx_loader import load_onnx
         return load_onnx(path)
-    from .keras_files import read_keras_config
-    from .keras_config import graph_from_config
+    from .keras_files import read_keras_file
+    from .keras_config import attach_weight_shapes, graph_from_config, loss_from_compile
 
-    config, keras_version = read_keras_config(path, fmt)
+    file = read_keras_file(path, fmt)
     try:
-        graph = graph_from_config(config)
-        return LoadedModel(graph=graph, path=str(path), format=fmt, keras_version=keras_version)
+        graph = graph_from_config(file.config)
+        attach_weight_shapes(graph, file.weight_shapes, fmt)
+        return LoadedModel(graph=graph, path=str(path), format=fmt, keras_version=file.keras_version,
+                           loss=loss_from_compile(file.compile_config))
     except MALFORMED as error:  # a value of the wrong type somewhere in untrusted data
         raise InputError(f"{path}: malformed model config ({type(error).__name__}: "
                          f"{str(error).splitlines()[0][:120] if str(error) else 'unexpected value'})") from None

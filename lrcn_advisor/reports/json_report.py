@@ -46,12 +46,14 @@ def result_to_dict(result: Result) -> dict:
             "input_shapes": [_shape(s) for s in ir.input_shapes],
             "frames": ir.frames, "frames_source": ir.frames_source,
             "sha256": result.sha256, "keras_version": ir.keras_version or None,
+            "loss": ir.model.loss if ir.model is not None else None,
         },
         "layers": [_layer(layer, total_macs, ir.frames) for layer in ir.layers],
         "blocks": [{"id": b.id, "stage": b.stage, "label": b.label, "layers": b.layers, "params": b.params,
                     "trainable_params": b.trainable_params, "macs": b.macs, "flops": 2 * b.macs,
                     "share_macs": _share(b.macs, total_macs)} for b in ir.blocks],
         "totals": {"params": ir.params, "trainable_params": ir.trainable_params,
+                   "exact": ir.exact, "params_exact": ir.params_exact,
                    "non_trainable_params": ir.params - ir.trainable_params, "macs": total_macs,
                    "flops": 2 * total_macs,
                    "activation_bytes": BYTES_PER_VALUE * sum(_elements(l.output_shape, ir.frames) for l in ir.layers)},
@@ -74,6 +76,7 @@ def _layer(layer: LayerInfo, total_macs: int, frames: int | None) -> dict:
         "non_trainable_params": layer.non_trainable_params, "macs": layer.macs, "flops": 2 * layer.macs,
         "share_macs": _share(layer.macs, total_macs), "block": layer.block, "status": layer.status,
         "frames": layer.frames, "note": layer.note or None,
+        "exact": layer.exact, "params_exact": layer.params_exact, "shape_origin": layer.shape_origin or None,
         "children": [_layer(child, total_macs, frames) for child in layer.children],
     }
 
