@@ -103,14 +103,13 @@ def test_builder_shapes_match_the_analysis():
 
 
 def test_unknown_and_opaque_layers_are_marked_not_guessed():
-    graph = sequential((None, 4, 6), layer("MyCustomLayer", "custom"),
-                       layer("Lambda", "lam", output_shape=[24]), layer("Dense", "head", units=2))
-    ir = analyse_graph(graph)
-    custom, lam = ir.layer("custom"), ir.layer("lam")
+    custom = analyse_graph(sequential((None, 4, 6), layer("MyCustomLayer", "custom"))).layer("custom")
     assert (custom.status, custom.kind, custom.output_shape, custom.params) == ("unknown", "unknown", (None, 4, 6), 0)
-    assert (lam.status, lam.kind, lam.output_shape) == ("opaque", "opaque", (None, 24))
-    assert "declared" in lam.note
-    assert len(ir.warnings) == 2 and ir.layer("head").params == 24 * 2 + 2
+    ir = analyse_graph(sequential((None, 4, 6), layer("Lambda", "lam", output_shape=[24]),
+                                  layer("Dense", "head", units=2)))
+    lam = ir.layer("lam")
+    assert (lam.status, lam.kind, lam.output_shape, lam.params, lam.macs) == ("opaque", "opaque", (None, 24), 0, 0)
+    assert "declared" in lam.note and any("'lam'" in w for w in ir.warnings)
 
 
 def test_a_graph_with_a_cycle_is_bad_input():
