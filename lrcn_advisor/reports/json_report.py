@@ -10,9 +10,10 @@ from lrcn_advisor.result import Result
 from lrcn_advisor.rules import REGISTRY
 
 SCHEMA_VERSION = "2.0"
-CONVENTION = ("Parameters: Keras count_params() (non-trainable included; ONNX: initialiser elements, shared "
-              "ones once). MACs: one fused multiply-add, one sample, the whole clip; FLOPs = 2 x MACs. "
-              "Conv: output elements x kernel volume x C_in/groups; Dense: leading dims x in x units; "
+CONVENTION = ("Parameters: Keras count_params() (non-trainable included; ONNX: initialiser elements each layer "
+              "uses, exporter changes in params_delta_vs_keras). MACs: one fused multiply-add, one sample, the "
+              "whole clip; FLOPs = 2 x MACs. Conv: output elements x kernel volume x C_in/groups; ConvTranspose: "
+              "input positions x kernel volume x C_in x C_out; Dense: leading dims x in x units; "
               "LSTM: T x 4H(I+H); GRU: T x 3H(I+H); SimpleRNN: T x H(I+H); ConvLSTM2D: T x positions x 4F x "
               "kernel area x (C_in+F); TimeDistributed: T x per-frame cost; Bidirectional: both directions; "
               "bias, activations, pooling, dropout, normalisation and merges: 0.")
@@ -73,7 +74,8 @@ def _layer(layer: LayerInfo, total_macs: int, frames: int | None) -> dict:
         "inputs": layer.inputs, "output_shape": _shape(layer.output_shape),
         "output_shapes": [_shape(s) for s in layer.output_shapes],
         "params": layer.params, "trainable_params": layer.trainable_params,
-        "non_trainable_params": layer.non_trainable_params, "macs": layer.macs, "flops": 2 * layer.macs,
+        "non_trainable_params": layer.non_trainable_params, "params_delta_vs_keras": layer.params_delta_vs_keras,
+        "macs": layer.macs, "flops": 2 * layer.macs,
         "share_macs": _share(layer.macs, total_macs), "block": layer.block, "status": layer.status,
         "frames": layer.frames, "note": layer.note or None,
         "exact": layer.exact, "params_exact": layer.params_exact, "shape_origin": layer.shape_origin or None,
