@@ -27,7 +27,8 @@ SPEC_KEYS = {
     "bn_after_pool": "BatchNorm after the last pooling (PyTorch cannot fold it into a conv)",
     "reduce": "'flatten' or 'gap' (global average pooling) per frame",
     "projection": "units of a per-frame Dense/Linear before the recurrent layers (0: none)",
-    "rnn": "{cell: lstm | gru, units, layers, bidirectional, reset_after (Keras GRU only)}",
+    "rnn": "{cell: lstm | gru, units, layers, bidirectional, reset_after (Keras GRU only), "
+           "batch_first (PyTorch only, default True)}",
     "classes": "output units",
 }
 
@@ -67,8 +68,9 @@ class LRCNTwin(nn.Module):
         self.projection = nn.Linear(features, projection) if projection else None
         rnn = spec["rnn"]
         cell = nn.LSTM if rnn["cell"] == "lstm" else nn.GRU
+        self.batch_first = rnn.get("batch_first", True)
         self.rnn = cell(projection or features, rnn["units"], num_layers=rnn.get("layers", 1),
-                        bidirectional=rnn.get("bidirectional", False), batch_first=True)
+                        bidirectional=rnn.get("bidirectional", False), batch_first=self.batch_first)
         self.head = nn.Linear(rnn["units"] * (2 if rnn.get("bidirectional") else 1), spec["classes"])
 
     def forward(self, x):
@@ -78,6 +80,9 @@ class LRCNTwin(nn.Module):
         y = y.reshape(batch, steps, -1)
         if self.projection is not None:
             y = torch.relu(self.projection(y))
+        if not self.batch_first:  # (T, B, F) in and out
+            out, _ = self.rnn(y.transpose(0, 1))
+            return self.head(out[-1])
         out, _ = self.rnn(y)
         return self.head(out[:, -1])
 

@@ -109,3 +109,21 @@ def load_model(path: str | os.PathLike) -> LoadedModel:
     except MALFORMED as error:  # a value of the wrong type somewhere in untrusted data
         raise InputError(f"{path}: malformed model config ({type(error).__name__}: "
                          f"{str(error).splitlines()[0][:120] if str(error) else 'unexpected value'})") from None
+
+
+def load_onnx_in_memory(model, name: str) -> LoadedModel:
+    """An in-memory ONNX model (onnx.ModelProto or its bytes), e.g. a live torch.onnx export."""
+    from .onnx_loader import load_onnx_proto
+    return load_onnx_proto(model, name)
+
+
+def load_keras_config(config: dict, name: str, keras_version: str = "") -> LoadedModel:
+    """A Keras model's serialised config (what a .keras file's config.json holds), e.g. of a live model."""
+    from .keras_config import graph_from_config
+
+    try:
+        graph = graph_from_config(config)
+    except MALFORMED as error:
+        raise InputError(f"{name}: malformed model config ({type(error).__name__}: "
+                         f"{str(error).splitlines()[0][:120] if str(error) else 'unexpected value'})") from None
+    return LoadedModel(graph=graph, path=name, format="keras", keras_version=keras_version)

@@ -3,11 +3,16 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
-from lrcn_advisor import __version__
+from lrcn_advisor._version import __version__
 from lrcn_advisor.ir import LayerInfo
 from lrcn_advisor.result import Result
 from lrcn_advisor.rules import REGISTRY
+
+if TYPE_CHECKING:
+    from . import RenderContext
 
 SCHEMA_VERSION = "2.0"
 CONVENTION = ("Parameters: Keras count_params() (non-trainable included; ONNX: initialiser elements each layer "
@@ -93,6 +98,13 @@ def _share(part: int, whole: int) -> float:
 
 def _elements(shape, frames) -> int:
     return math.prod((frames or 1) if d is None else d for d in shape[1:]) if shape else 0
+
+
+def emit(documents: Sequence[dict[str, Any]], context: RenderContext) -> str:
+    """One model: its document; several: {"schema_version", "models": [...]}."""
+    if len(documents) == 1:
+        return dumps(documents[0])
+    return dumps({"schema_version": SCHEMA_VERSION, "models": list(documents)})
 
 
 def dumps(data) -> str:

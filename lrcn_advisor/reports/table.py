@@ -1,6 +1,10 @@
 """The terminal view: layer table, block summary, totals and findings (rich)."""
 from __future__ import annotations
 
+import io
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
@@ -9,7 +13,19 @@ from lrcn_advisor.vocabulary import FrameSource
 
 from .text import delta, inert, layer_class, macs, num, pct, shape
 
+if TYPE_CHECKING:
+    from . import RenderContext
+
 SEVERITY_STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
+
+
+def emit(documents: Sequence[dict], context: RenderContext) -> str:
+    """Every model's tables, as plain text or (context.color) with ANSI styles."""
+    console = Console(record=True, width=context.width, file=io.StringIO(), highlight=False, soft_wrap=False,
+                      force_terminal=context.color, color_system="auto" if context.color else None)
+    for document in documents:
+        render(document, console, verbose=context.verbose)
+    return console.export_text(styles=context.color)
 
 
 def render(data: dict, console: Console, *, verbose: bool = False) -> None:

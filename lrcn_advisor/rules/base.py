@@ -59,10 +59,6 @@ class Rule:
     def defaults(self) -> dict[str, Any]:
         return {option.name: option.default for option in self.options}
 
-    @property
-    def help_uri(self) -> str:
-        return f"https://lrcn-advise.readthedocs.io/rules/{self.id}"
-
 
 REGISTRY: dict[str, Rule] = {}
 
