@@ -76,9 +76,9 @@ def _analyse_graph(graph: GraphSpec, model: LoadedModel, source: FrameSource, de
     if source == FrameSource.DEFAULT and ctx.assumed_dims:
         warnings.append(f"the time length is unknown (None) in the file; costs assume "
                         f"{frames} frames (pass --frames N to set it)")
-    uncounted = [layer.name for layer in _walk(layers) if not layer.params_exact]
+    uncounted = [layer.name for layer in _walk(layers) if not layer.params_exact and layer.status == "ok"]
     for layer in _walk(layers):
-        if layer.status != "ok" and layer.params_exact:
+        if layer.status != "ok":
             warnings.append(f"layer {layer.name!r} ({layer.inner_kind_class}) is {layer.status}: "
                             f"{layer.note}; totals leave it out")
     if uncounted:
@@ -126,7 +126,7 @@ def evaluate_graph(graph: GraphSpec, ctx: Context, depth: int = 0) -> tuple[list
         except ShapeError as error:
             if origin is None:
                 raise InputError(f"layer {spec.name!r} ({spec.class_name}): {error}") from None
-            result, kind, inner = _unknown(spec.class_name, shapes), LayerKind.UNKNOWN, None
+            result, kind, inner = _unknown(spec, shapes), LayerKind.UNKNOWN, None
         exact, params_exact, shape_origin = True, True, ""
         settled = hint is not None and hint.source == "build config"
         if origin is not None and not settled:
@@ -136,6 +136,9 @@ def evaluate_graph(graph: GraphSpec, ctx: Context, depth: int = 0) -> tuple[list
             if not width_known and _params_free(spec):
                 result.note = "; ".join(filter(None, [result.note, f"shape unknown after the opaque layer `{origin}` "
                                                       "(no parameters either way)"]))
+            elif not width_known and spec.params_counted is not None:  # the file's weights settle the params
+                result.note = "; ".join(filter(None, [result.note, "params from the file's weights; MACs and "
+                                                      f"shape assume `{origin}` kept its input's shape"]))
             elif not width_known:  # nothing settles the input width: params and MACs unknown (counted 0)
                 params_exact, shape_origin = False, "assumed"
                 result = Cost(result.output_shapes, status="unknown",
@@ -268,9 +271,14 @@ def _kind(class_name: str) -> LayerKind:
     return found.kind if found else LayerKind.UNKNOWN
 
 
-def _unknown(class_name: str, shapes: list[Shape]) -> Cost:
+def _unknown(spec: LayerSpec, shapes: list[Shape]) -> Cost:
+    declared = declared_output(spec.config)
+    if declared is not None:
+        return Cost([(shapes[0][0], *declared)], status=Status.UNKNOWN,
+                    note=f"unknown layer class {spec.class_name!r}: params and MACs count 0; its output "
+                         "shape is the one recorded in the file")
     return Cost([shapes[0]], status=Status.UNKNOWN,
-                note=f"unknown layer class {class_name!r}: params and MACs count 0 and its output "
+                note=f"unknown layer class {spec.class_name!r}: params and MACs count 0 and its output "
                      "shape is assumed equal to its input")
 
 
@@ -278,7 +286,7 @@ def _leaf(spec: LayerSpec, shapes: list[Shape], ctx: Context) -> Cost:
     """A plain layer: its output shapes (shapes module), its parameters and MACs (the run's cost table)."""
     found = layer_type(spec.class_name)
     if found is None:
-        return _unknown(spec.class_name, shapes)
+        return _unknown(spec, shapes)
     outputs = leaf_output_shapes(spec.class_name, spec.config, shapes)
     counted = ctx.cost_model.count(spec.class_name, spec.config, shapes, outputs, ctx)
     result = Cost(outputs, params=counted.params, non_trainable=counted.non_trainable, macs=counted.macs,

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 import re
 
 from ..errors import InputError
@@ -103,6 +104,9 @@ class Builder:
         if group.kind == "unknown":
             held = sum(self._sizes([group]).get(w, 0) for w in group.weights)
             notes += [f"holds {held:,} initializer values, not counted"] if held else []
+            declared = self._inferred_output(group, sources)
+            if declared is not None:  # the file's own shape inference settles what comes next
+                mapped = replace(mapped, config={**mapped.config, "output_shape": declared})
         else:
             params, shared = self._params(group, name)
             notes += shared
@@ -165,6 +169,15 @@ class Builder:
         note = [f"uses initializers also used by {', '.join(sorted(shared))} (counted for each layer)"] \
             if shared else []
         return sum(sizes.values()), note
+
+    def _inferred_output(self, group: Group, sources: list[tuple[str, tuple]]) -> list | None:
+        """An unknown op's output shape as ONNX shape inference gives it, when its input is laid out as here."""
+        if group.node is None or not group.node.output or not sources:
+            return None
+        given, made = self.view.shape(group.data), self.view.shape(group.node.output[0])
+        if not given or not made or None in made[1:] or tuple(given[1:]) != tuple(sources[0][1][1:]):
+            return None
+        return list(made[1:])
 
     def _add(self, group: Group, name: str, class_name: str, config: dict, inputs: list[tuple[str, tuple]],
              time_distributed: bool, params: int | None, notes: list[str], bidirectional: bool = False):
