@@ -54,22 +54,33 @@ def probe_kind(finding: Finding) -> str | None:
     return finding.probe if finding.probe in PROBE_KINDS else None
 
 
-def build_variants(ir: ModelIR, findings: list[Finding]) -> tuple[list[Variant], list[Unprobed]]:
-    """Baseline first; variants with identical architectures are merged."""
+def build_variants(ir: ModelIR, findings: list[Finding],
+                   only: tuple[str, ...] = ()) -> tuple[list[Variant], list[Unprobed]]:
+    """Baseline first, then one variant per rule (the fix the user would apply: every flagged layer
+    of that rule changed together), then the guide's questions; identical architectures are merged.
+    `only` keeps just those rule ids and guide:<question> names (empty: all)."""
     variants = [Variant("baseline", "the model as saved", None, ir.graph, ir)]
     unprobed: list[Unprobed] = []
+    groups: dict[str, list[Finding]] = {}
     for finding in findings:
         if finding.edit is None or probe_kind(finding) is None or finding.suppressed or finding.in_baseline:
             continue
-        variant = _variant(ir, f"fix-{finding.rule.lower()}", f"{finding.rule} fix: {finding.edit.description}",
-                           finding.edit)
+        if only and finding.rule not in only:
+            continue
+        groups.setdefault(finding.rule, []).append(finding)
+    for rule, group in groups.items():
+        edit = group[0].edit if len(group) == 1 else edits.chain(
+            "; ".join(finding.edit.description for finding in group), *[finding.edit for finding in group])
+        variant = _variant(ir, f"fix-{rule.lower()}", f"{rule} fix: {edit.description}", edit)
         merged = variant if isinstance(variant, str) else _merge(variants, variant)
         if isinstance(merged, str) or merged is variants[0]:
-            unprobed.append(Unprobed(finding, merged if isinstance(merged, str)
-                                     else "the fix does not change the architecture"))
+            reason = merged if isinstance(merged, str) else "the fix does not change the architecture"
+            unprobed += [Unprobed(finding, reason) for finding in group]
         else:
-            merged.findings.append(finding)
+            merged.findings.extend(group)
     for question, make in GUIDE_QUESTIONS.items():
+        if only and f"guide:{question}" not in only:
+            continue
         proposal = make(ir)
         if proposal is None:
             continue
