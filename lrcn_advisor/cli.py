@@ -100,8 +100,10 @@ def _positive_int(ctx, param, value):
 @click.option("--probes", type=click.Choice(["on", "off", "auto"]), default="auto", show_default=True,
               help="Verify findings with short training runs (auto: only when a GPU is visible).")
 @click.option("--data", "data_path", type=click.Path(exists=True), help="Probe data: folder of class folders or .npz.")
-@click.option("--probe-budget", help="Per-run budget: a time ('90s', '5m') or steps ('200steps').")
-@click.option("--seeds", default=3, show_default=True, type=click.IntRange(1, 50), help="Probe seeds per variant.")
+@click.option("--probe-budget", help="The whole probe sweep's wall time ('90s', '5m'; default 5m on a CPU, "
+              "10m on a GPU), and/or the steps per run ('200steps', '5m,200steps').")
+@click.option("--seeds", default=8, show_default=True, type=click.IntRange(1, 50),
+              help="Most paired seeds per variant; probes start with 3 and add seeds only while undecided.")
 @click.option("--from-weights", is_flag=True, help="Probes start from the saved weights instead of fresh ones.")
 @click.option("--trust-model-code", is_flag=True, help="Allow probes to run Lambda/custom code from the model.")
 @click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True)
@@ -262,6 +264,11 @@ def _run_probes(results, mode, data_path, budget, seeds, from_weights, trust, ex
     from .probes import ProbeOptions, run_probes
     from .progress import progress_printer
 
+    from .probes.suite import seeds_warning
+
+    warning = seeds_warning(seeds)
+    if warning and mode != "off":
+        click.echo(f"lrcn-advise: warning: {warning}", err=True)
     for result in results:
         options = ProbeOptions(mode=mode, data=Path(data_path) if data_path else None, budget=budget, seeds=seeds,
                                cache_dir=Path(cache_dir or ".lrcn-advise-cache"),

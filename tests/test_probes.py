@@ -30,7 +30,8 @@ from lrcn_advisor.probes.options import Budget  # noqa: E402
 from lrcn_advisor.probes.train import EpochRecord, RunRecord, Task, loss_spec, run_task  # noqa: E402
 from lrcn_advisor.probes.variants import build_variants, graph_hash  # noqa: E402
 from lrcn_advisor.probes.verdict import (  # noqa: E402
-    INCONCLUSIVE, NOT_SUPPORTED, SUPPORTED, combine, decide, interval, paired_effects, run_metric, t_critical)
+    INCONCLUSIVE, NOT_SUPPORTED, SUPPORTED, Plan, combine, decide, interval, paired_effects, run_metric,
+    seeds_to_decide, t_critical)
 
 ROOT = Path(__file__).resolve().parent.parent
 SHAPE = (8, 16, 16, 1)
@@ -131,10 +132,47 @@ def test_static_analysis_does_not_import_keras():
 def test_interval_is_a_student_t_interval():
     result = interval([1.0, 2.0, 3.0])  # mean 2, sd 1, t(0.975, 2) = 4.303
     assert result.mean == 2.0 and result.n == 3
-    assert result.low == pytest.approx(2 - 4.303 / 3 ** 0.5)
-    assert result.high == pytest.approx(2 + 4.303 / 3 ** 0.5)
+    assert result.low == pytest.approx(2 - 4.303 / 3 ** 0.5, abs=1e-3)
+    assert result.high == pytest.approx(2 + 4.303 / 3 ** 0.5, abs=1e-3)
     assert interval([0.5]).low is None
-    assert t_critical(4) == 2.776 and t_critical(35) == 2.042 and t_critical(1000) == 1.98
+    # Student t quantiles computed here (no SciPy) against published table values
+    for df, alpha, value in ((1, 0.05, 12.706), (4, 0.05, 2.776), (30, 0.05, 2.042), (2, 0.01, 9.925),
+                             (10, 0.001, 4.587), (7, 0.01, 3.499)):
+        assert t_critical(df, alpha) == pytest.approx(value, abs=2e-3)
+
+
+def test_intervals_are_clipped_to_the_metric_range():
+    wild = interval([0.9, -0.9, 0.95], metric="val_accuracy")  # the raw t-interval runs far beyond [-1, 1]
+    assert wild.low == -1.0 and wild.high == 1.0
+    assert interval([-0.9, 0.5, -0.95], metric="step_time").low == -1.0
+
+
+def test_sequential_plan_spends_alpha_over_its_looks():
+    plan = Plan(8)
+    assert plan.looks == 6 and plan.look_alpha == pytest.approx(0.05 / 6)
+    # the same effects decide at a single look but not when alpha is split over six
+    effects = [0.10, 0.14, 0.07]
+    assert decide(effects, BETTER_ACCURACY, Plan(3))[0] == SUPPORTED
+    assert decide(effects, BETTER_ACCURACY, plan)[0] == INCONCLUSIVE
+    result = decide(effects, BETTER_ACCURACY, plan)[1]
+    assert seeds_to_decide(result, BETTER_ACCURACY) in range(4, 8)
+
+
+def test_sequential_design_holds_its_error_rate_under_optional_stopping():
+    """Simulated null effects (normal and skewed), looked at after every seed from 3 to 8 and
+    stopped at the first decision: "supported" comes out in at most 5% of the sequences."""
+    rng = np.random.default_rng(7)
+    plan = Plan(8)
+    for draw in (lambda n: rng.normal(0, 0.05, n), lambda n: rng.exponential(0.05, n) - 0.05):
+        supported = 0
+        for _ in range(4000):
+            values = draw(plan.max_seeds)
+            for n in range(3, plan.max_seeds + 1):
+                verdict, _ = decide(list(values[:n]), BETTER_ACCURACY, plan)
+                if verdict != INCONCLUSIVE:
+                    supported += verdict == SUPPORTED
+                    break
+        assert supported / 4000 <= 0.05, supported / 4000
 
 
 @pytest.mark.parametrize("effects,check,expected", [
@@ -150,7 +188,7 @@ def test_interval_is_a_student_t_interval():
     ([-0.10, 0.05, -0.02], SAME_ACCURACY, INCONCLUSIVE),
 ])
 def test_decide_on_known_effects(effects, check, expected):
-    verdict, result = decide(effects, check)
+    verdict, result = decide(effects, check, Plan(3))  # a single look: the plain 95% t-interval
     assert verdict == expected
     assert result.mean == pytest.approx(sum(effects) / len(effects))
 
@@ -229,6 +267,27 @@ def test_findings_become_variants_merged_and_filtered():
     assert len({v.key for v in variants}) == len(variants)  # identical architectures train once
     probed[0].suppressed = "accepted"
     assert not any(probed[0] in v.findings for v in build_variants(ir, findings)[0])
+
+
+def test_a_rules_findings_are_fixed_together_in_one_variant():
+    """DRP001 on three layers at 0.8: one variant lowers all three (the fix the user would apply)."""
+    import keras
+    from keras import layers as L
+    keras.backend.clear_session()
+    td = L.TimeDistributed
+    model = keras_model(td(L.Conv2D(4, 3, activation="relu")), td(L.Dropout(0.8), name="d1"),
+                        td(L.Flatten()), L.LSTM(8), L.Dropout(0.8, name="d2"), L.Dense(8), L.Dropout(0.8, name="d3"),
+                        L.Dense(4, activation="softmax"))
+    ir = ir_of(model)
+    findings = [f for f in run_rules(ir, Settings()) if f.rule == "DRP001"]
+    assert len(findings) == 3
+    variants, _ = build_variants(ir, findings)
+    fixes = [v for v in variants if v.findings]
+    assert len(fixes) == 1 and len(fixes[0].findings) == 3
+    rates = {s.name: leaf(s).config.get("rate") for s in fixes[0].graph.layers if s.name in ("d1", "d2", "d3")}
+    assert rates == {"d1": 0.5, "d2": 0.5, "d3": 0.5}
+    assert set(variants_only := [v.id for v in build_variants(ir, findings, only=("DRP001",))[0]]) == {
+        "baseline", "fix-drp001"}, variants_only
 
 
 # ---- rebuild -----------------------------------------------------------------------------------------

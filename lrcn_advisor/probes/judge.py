@@ -38,6 +38,9 @@ def questions(baseline: Variant, variant: Variant) -> list[Question]:
     for rule, layers in rules.items():
         name = probe_kind(next(f for f in variant.findings if f.rule == rule))
         asked.append(Question(rule, layers, PROBE_KINDS[name].checks, name == "lstm-depth"))
+    if variant.kind is not None:
+        asked.append(Question(f"case:{variant.id}", changed_layers(baseline.graph, variant.graph),
+                              PROBE_KINDS[variant.kind].checks, False))
     if variant.question:
         check = SAME_ACCURACY if variant.id == "lstm-shallower" else BETTER_ACCURACY
         asked.append(Question(f"guide:{variant.question}", changed_layers(baseline.graph, variant.graph), (check,),
@@ -121,6 +124,11 @@ def _verdict(question: Question, baseline: Variant, variant: Variant, runs: dict
                    step_time_change=None if speed is None else {
                        "mean": _round(speed.mean), "ci_low": _round(speed.low), "ci_high": _round(speed.high)},
                    why=why, why_text=why_text, seeds_needed=needed,
+                   checks=[{"metric": check.metric, "direction": check.direction, "margin": check.margin,
+                            "verdict": outcome, "mean": _round(result.mean if result else None),
+                            "ci_low": _round(result.low if result else None),
+                            "ci_high": _round(result.high if result else None), "n": result.n if result else 0}
+                           for check, outcome, result in results],
                    budget_needed_s=round(needed * seed_seconds, 1) if needed and seed_seconds else None)
 
 

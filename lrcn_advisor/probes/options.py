@@ -15,6 +15,17 @@ DEFAULT_SEEDS = 8          # the most paired seeds per variant; the suite starts
 _TIME_UNITS = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600}
 
 
+@dataclass(frozen=True)
+class ExtraVariant:
+    """A variant given directly (not by a rule): `edit` None makes a copy of the baseline (an A/A arm,
+    trained with its own initialisation seeds); `kind` names the probe kind whose checks judge it."""
+
+    id: str
+    kind: str
+    edit: object = None       # an lrcn_advisor.edits.Edit, or None
+    description: str = ""
+
+
 @dataclass
 class ProbeOptions:
     mode: str = "auto"
@@ -28,6 +39,7 @@ class ProbeOptions:
     ray_address: str | None = None
     model_path: Path | None = None
     only: tuple[str, ...] = ()         # probe only these rule ids / guide:<question> names
+    extra: tuple[ExtraVariant, ...] = ()  # variants a tool adds (known-answer controls, A/A copies)
 
     def validate(self) -> None:
         if self.mode not in MODES:

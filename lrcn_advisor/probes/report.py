@@ -48,6 +48,7 @@ class Verdict:
     why_text: str = ""   # the same, in words
     seeds_needed: int | None = None      # paired seeds likely to decide it, if the observed effect and spread hold
     budget_needed_s: float | None = None  # the sweep time those seeds would likely take here
+    checks: list = field(default_factory=list)  # each expectation: metric, direction, margin, verdict, mean, ci
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -85,7 +85,7 @@ class _Suite:
         spec = data_spec(opts.data, tuple(ir.input_shapes[0][1:]), loss.classes)
         data = load_dataset(spec)
         _, build_notes = build_model(ir.graph, trust=opts.trust_model_code)
-        variants, unprobed = build_variants(ir, self.findings, opts.only)
+        variants, unprobed = build_variants(ir, self.findings, opts.only, opts.extra)
         weights = WeightsSource(str(opts.from_weights), ir.graph) if opts.from_weights else None
         checks = [check for v in variants[1:] for q in questions(variants[0], v) for check in q.checks]
         template = Task("baseline", 0, ir.graph, spec, loss, 0, BATCH_SIZE, backend, gpu=device.gpu,
@@ -275,7 +275,7 @@ class _Suite:
             arms = len(variants) - len(dropped)
             share = FIRST_ROUNDS_SHARE * budget.seconds / (arms * MIN_SEEDS) - evals * evaluation - stored["setup_s"]
             steps = min(MAX_STEPS[kind], int(share / step)) if share > 0 else 0
-            guide_only = [v for v in variants[1:] if not v.findings and v not in dropped]
+            guide_only = [v for v in variants[1:] if not v.findings and v.kind is None and v not in dropped]
             if steps >= MIN_STEPS or not guide_only:
                 break
             dropped.append(guide_only[-1])

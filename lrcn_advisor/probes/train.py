@@ -78,7 +78,7 @@ class RunRecord:
     seed: int
     epochs: list[EpochRecord] = field(default_factory=list)
     wall_s: float = 0.0
-    step_time_s: float | None = None   # median over the run, the first (compiling) step left out
+    step_time_s: float | None = None   # lower quartile over the run, the first (compiling) step left out
     notes: list[str] = field(default_factory=list)
     error: str = ""
     cached: bool = False
@@ -181,11 +181,19 @@ def _train(task: Task) -> RunRecord:
     steady = durations[1:] if fresh and len(durations) > 1 else durations
     median = statistics.median(steady)
     trace = max(0.0, durations[0] - median) if fresh else 0.0  # the first step of a new model compiles
-    record.step_time_s = round(median, 6)
+    record.step_time_s = round(step_time(steady), 6)
     record.setup_s = round(setup + trace, 3)
     record.train_s = round(sum(durations) - trace, 3)
     record.eval_s = round(evaluating, 3)
     return record
+
+
+def step_time(durations: list[float]) -> float:
+    """A run's step time: the lower quartile of its steady steps. Steps slowed by other work on the
+    machine sit above it, so it tracks the step's own cost better than the median under load."""
+    if len(durations) < 4:
+        return min(durations)
+    return statistics.quantiles(durations, n=4)[0]
 
 
 def _order(seed: int, count: int, batch: int, steps: int) -> list[np.ndarray]:

@@ -31,10 +31,11 @@ class Variant:
     ir: ModelIR
     question: str | None = None  # the guide question a general variant answers
     findings: list[Finding] = field(default_factory=list)  # findings whose fix this is
+    kind: str | None = None      # an extra variant's probe kind (its verdict's rule is case:<id>)
 
     @property
     def key(self) -> str:
-        return graph_hash(self.graph)
+        return graph_hash(self.graph) + ("" if self.kind is None else f"/{self.id}")
 
 
 @dataclass
@@ -54,8 +55,8 @@ def probe_kind(finding: Finding) -> str | None:
     return finding.probe if finding.probe in PROBE_KINDS else None
 
 
-def build_variants(ir: ModelIR, findings: list[Finding],
-                   only: tuple[str, ...] = ()) -> tuple[list[Variant], list[Unprobed]]:
+def build_variants(ir: ModelIR, findings: list[Finding], only: tuple[str, ...] = (),
+                   extra: tuple = ()) -> tuple[list[Variant], list[Unprobed]]:
     """Baseline first, then one variant per rule (the fix the user would apply: every flagged layer
     of that rule changed together), then the guide's questions; identical architectures are merged.
     `only` keeps just those rule ids and guide:<question> names (empty: all)."""
@@ -89,6 +90,16 @@ def build_variants(ir: ModelIR, findings: list[Finding],
         merged = None if isinstance(variant, str) else _merge(variants, variant)
         if merged is not None and merged is not variants[0]:
             merged.question = merged.question or question
+    for item in extra:  # never merged: an A/A copy must be trained as its own arm
+        if item.edit is None:
+            variants.append(Variant(item.id, item.description or "a copy of the baseline (A/A control)",
+                                    "no change (A/A copy)", ir.graph, ir, kind=item.kind))
+            continue
+        made = _variant(ir, item.id, item.description or item.edit.description, item.edit)
+        if isinstance(made, str):
+            raise InputError(f"extra variant {item.id}: {made}")
+        made.kind = item.kind
+        variants.append(made)
     return variants, unprobed
 
 
