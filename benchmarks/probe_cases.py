@@ -43,7 +43,7 @@ def run_case(models: Path, name: str, label: dict, budget: str, seeds: int, cach
                                               for change in item["edit"]])
         extra.append(ExtraVariant(item["id"], item["kind"], edit, label["what"]))
     options = ProbeOptions(mode="on", budget=budget, seeds=seeds, cache_dir=cache, model_path=path,
-                           only=tuple(label["only"]), extra=tuple(extra))
+                           only=tuple(label["only"]), extra=tuple(extra), budget_from_process_start=True)
     report = run_probes(result.ir, result.findings, options)
     verdict = next((v for v in report.verdicts if v.rule == label["target"]), None)
     decided = None

@@ -274,7 +274,7 @@ def _run_probes(results, mode, data_path, budget, seeds, from_weights, trust, ex
                                cache_dir=Path(cache_dir or ".lrcn-advise-cache"),
                                from_weights=Path(result.ir.path) if from_weights else None,
                                trust_model_code=trust, executor=executor, ray_address=ray_address,
-                               model_path=Path(result.ir.path))
+                               model_path=Path(result.ir.path), budget_from_process_start=len(results) == 1)
         with progress_printer(interactive) as progress:
             result.probes = run_probes(result.ir, result.findings, options, progress=progress)
 

@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -400,7 +401,8 @@ def test_video_folders_are_decoded(tmp_path):
 def test_same_seed_same_metrics():
     ir = ir_of(lrcn())
     first, again, other = (run_task(task_for(ir, seed)) for seed in (0, 0, 1))
-    assert not first.error and len(first.epochs) == 2
+    assert not first.error and [e.step for e in first.epochs] == [10, 13, 17, 20]  # evaluations, last third x3
+    assert not first.epochs[0].grad_norms  # gradient norms at the final evaluation only
     metrics = ("loss", "accuracy", "val_loss", "val_accuracy", "gap", "grad_norms")
     assert [[getattr(e, m) for m in metrics] for e in first.epochs] == \
            [[getattr(e, m) for m in metrics] for e in again.epochs]
@@ -470,38 +472,68 @@ def test_suite_reports_caches_and_resumes(tmp_path, monkeypatch):
         return run_task(task)
     monkeypatch.setattr(executors, "run_task", interrupt_second)
     interrupted = run_probes(ir, findings, options)
-    assert interrupted.status == "failed" and "interrupted after 1 of" in interrupted.reason
+    assert interrupted.status == "failed" and "interrupted after 1 runs" in interrupted.reason
     monkeypatch.undo()
 
     ticks = []
-    report = run_probes(ir, findings, options, progress=lambda done, total, label: ticks.append((done, total)))
+    report = run_probes(ir, findings, options, progress=lambda done, total, label: ticks.append((done, total, label)))
     data = json.loads(json.dumps(report.to_dict()))
     assert data["status"] == "ran" and data["smoke"] and data["backend"] == "tensorflow"
     assert data["data"]["source"] == "generated"
     assert "does not predict accuracy on your videos" in data["data"]["caveat"]
-    assert data["budget"]["steps"] == 6 and data["seeds"] == [0]
+    assert data["budget"]["steps"] == 6 and data["seeds"] == [0] and data["budget"]["per"] == "run"
+    assert any("--seeds 1" in note for note in data["notes"])  # below what can decide
     baseline = data["variants"][0]
     assert baseline["id"] == "baseline" and baseline["runs"][0]["cached"]
-    assert {"epoch", "loss", "accuracy", "val_loss", "val_accuracy", "gap", "step_time_s", "peak_memory_mb",
+    assert {"epoch", "step", "loss", "accuracy", "val_loss", "val_accuracy", "gap", "step_time_s", "peak_memory_mb",
             "grad_norms"} == set(baseline["runs"][0]["epochs"][0])
-    assert ticks[0][0] == 1 and ticks[-1] == (len(data["variants"]), len(data["variants"]))
+    assert ticks[-1][0] == ticks[-1][1] == len(data["variants"])
     probed = {v["rule"] for v in data["verdicts"]}
     assert {"guide:pooling", "guide:dropout"} <= probed and any(r.startswith("POL") for r in probed)
     for verdict in data["verdicts"]:
         assert verdict["verdict"] == "inconclusive" and "CPU smoke run" in verdict["explanation"]
         assert set(verdict["cost_change"]) in ({"params", "macs", "step_time_ratio"}, set())
+        if verdict["variant"]:
+            assert verdict["why"] == "too-few-seeds" and "needs at least 3 paired seeds" in verdict["why_text"]
+            assert verdict["step_time_change"]["mean"] is not None
 
     again = run_probes(ir, findings, options).to_dict()
     assert all(run["cached"] for variant in again["variants"] for run in variant["runs"])
     assert again["variants"] == [{**v, "runs": [{**r, "cached": True} for r in v["runs"]]} for v in data["variants"]]
 
 
-def test_time_budget_is_calibrated_once(tmp_path, monkeypatch):
-    monkeypatch.setattr(variants, "GUIDE_QUESTIONS", {})  # the baseline alone
+def test_time_budget_bounds_the_sweep_and_steps_are_calibrated_once(tmp_path):
+    ir = ir_of(lrcn(pool=4, rate=0.8, convs=(8, 8)))
+    findings = run_rules(ir, Settings())
+    options = ProbeOptions(mode="on", budget="40s", seeds=8, cache_dir=tmp_path)
+    started = time.monotonic()
+    first = run_probes(ir, findings, options).to_dict()
+    wall = time.monotonic() - started
+    assert first["budget"]["calibrated"] and first["budget"]["per"] == "sweep" and first["budget"]["steps"] >= 5
+    # the sweep stops before a run that would not fit: at most one misjudged run beyond the budget
+    longest = max([run["wall_s"] for variant in first["variants"] for run in variant["runs"]], default=0)
+    assert wall <= 40 + longest + 10, (wall, longest)
+    if first["status"] == "failed":  # a loaded machine: not even the first run fitted, and the report says so
+        assert "ran out before the first run" in first["reason"]
+        return
+    assert first["sequential"]["stopped"] in ("budget exhausted", "all decided")
+    for verdict in first["verdicts"]:
+        if verdict["verdict"] == "inconclusive" and verdict["variant"]:
+            assert verdict["why"] in ("budget", "too-few-seeds", "max-seeds"), verdict
+    again = run_probes(ir, findings, options).to_dict()
+    assert again["budget"]["steps"] == first["budget"]["steps"]
+    assert again["variants"][0]["runs"][0]["cached"]
+
+
+def test_runs_reuse_the_compiled_model_and_reinitialise_it():
+    """The first run of an architecture compiles; later seeds re-initialise in place and match a
+    freshly compiled model's run of the same seed exactly."""
+    from lrcn_advisor.probes import train
     ir = ir_of(lrcn())
-    options = ProbeOptions(mode="on", budget="1s", seeds=1, cache_dir=tmp_path)
-    first = run_probes(ir, [], options).to_dict()
-    assert first["budget"]["calibrated"] and first["budget"]["steps"] >= 5
-    assert len(first["variants"]) == 1 and not first["verdicts"]
-    again = run_probes(ir, [], options).to_dict()
-    assert again["budget"]["steps"] == first["budget"]["steps"] and again["variants"][0]["runs"][0]["cached"]
+    train._POOL.clear()
+    first, second = run_task(task_for(ir, seed=0, steps=6)), run_task(task_for(ir, seed=1, steps=6))
+    assert first.compiled and not second.compiled
+    assert second.setup_s < first.setup_s
+    train._POOL.clear()
+    fresh = run_task(task_for(ir, seed=1, steps=6))
+    assert fresh.compiled and fresh.epochs[-1].val_loss == pytest.approx(second.epochs[-1].val_loss, abs=1e-6)

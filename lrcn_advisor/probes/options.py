@@ -40,6 +40,7 @@ class ProbeOptions:
     model_path: Path | None = None
     only: tuple[str, ...] = ()         # probe only these rule ids / guide:<question> names
     extra: tuple[ExtraVariant, ...] = ()  # variants a tool adds (known-answer controls, A/A copies)
+    budget_from_process_start: bool = False  # the time budget counts from the process' start (the CLI)
 
     def validate(self) -> None:
         if self.mode not in MODES:

@@ -23,6 +23,8 @@ class VariantResult:
 
 def _run(run: RunRecord) -> dict:
     data = {"seed": run.seed, "epochs": [asdict(epoch) for epoch in run.epochs], "wall_s": run.wall_s,
+            "setup_s": run.setup_s, "train_s": run.train_s, "eval_s": run.eval_s, "compiled": run.compiled,
+            "step_time_s": run.step_time_s,
             "cached": run.cached, "executor": run.executor, "worker": run.worker, "attempts": run.attempts}
     if run.error:
         data["error"] = run.error

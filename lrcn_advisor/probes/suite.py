@@ -30,6 +30,7 @@ BATCH_SIZE = 16
 CALIBRATION_STEPS = 4
 MIN_STEPS = 5
 MAX_STEPS = {"gpu": 300, "cpu": 60}
+REPORT_RESERVE_S = 3.0     # left at the end of a time budget for writing the reports
 FIRST_ROUNDS_SHARE = 0.5   # the first three seeds of every arm get about this share of a time budget
 NO_GPU = ("no GPU is visible, so the training probes were skipped (they need minutes of GPU time); "
           "--probes on forces a short CPU smoke run, --probes off silences this")
@@ -93,8 +94,10 @@ class _Suite:
                         train_metrics=any(check.metric == "gap" for check in checks))
         budget = Budget.parse(opts.budget or DEFAULT_BUDGET[kind])
         self.budget_text = budget.text
+        if opts.budget_from_process_start:  # start-up, analysis and the Keras import count too
+            self.started = time.monotonic() - runtime.process_age()
         if budget.seconds is not None:
-            self.deadline = self.started + budget.seconds
+            self.deadline = self.started + budget.seconds - REPORT_RESERVE_S
         identity = {"model": self._model_hash(), "data": data.fingerprint, "backend": backend, "device": kind,
                     "batch": BATCH_SIZE, "trust": opts.trust_model_code,
                     "weights": _file_hash(opts.from_weights) if opts.from_weights else None}
@@ -273,7 +276,8 @@ class _Suite:
         dropped: list[Variant] = []
         while True:
             arms = len(variants) - len(dropped)
-            share = FIRST_ROUNDS_SHARE * budget.seconds / (arms * MIN_SEEDS) - evals * evaluation - stored["setup_s"]
+            left = max(0.0, self.deadline - time.monotonic()) if self.deadline else budget.seconds
+            share = FIRST_ROUNDS_SHARE * left / (arms * MIN_SEEDS) - evals * evaluation - stored["setup_s"]
             steps = min(MAX_STEPS[kind], int(share / step)) if share > 0 else 0
             guide_only = [v for v in variants[1:] if not v.findings and v.kind is None and v not in dropped]
             if steps >= MIN_STEPS or not guide_only:

@@ -9,6 +9,7 @@ whenever the suite stops.
 """
 from __future__ import annotations
 
+import functools
 import math
 import statistics
 from dataclasses import dataclass
@@ -96,12 +97,13 @@ def t_tail(t: float, df: int) -> float:
     return 0.5 * _incomplete_beta(df / 2.0, 0.5, df / (df + t * t))
 
 
+@functools.lru_cache(maxsize=4096)
 def t_critical(df: int, alpha: float = ALPHA) -> float:
     """The two-sided critical value: P(|T| > value) = alpha."""
     low, high = 0.0, 1.0
     while t_tail(high, df) > alpha / 2:
         high *= 2
-    for _ in range(200):
+    for _ in range(64):
         middle = (low + high) / 2
         low, high = (middle, high) if t_tail(middle, df) > alpha / 2 else (low, middle)
     return (low + high) / 2
