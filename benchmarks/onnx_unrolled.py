@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tools"))
 
-from lrcn_advisor.load import load_model  # noqa: E402
+from lrcn_advisor.pipeline import analyse_path  # noqa: E402
 from make_onnx import unrolled_spec, write_unrolled  # noqa: E402
 
 
@@ -57,7 +57,7 @@ def onnx_tool_profile(path: Path, work: Path) -> int:
 
 def measure(path: Path, work: Path, repeat: int) -> dict:
     nodes = len(onnx.load(str(path), load_external_data=False).graph.node)
-    ours, ir = best_time(lambda: load_model(path), repeat)
+    ours, ir = best_time(lambda: analyse_path(path), repeat)
     theirs, their_macs = best_time(lambda: onnx_tool_profile(path, work), repeat)
     return {"file": path.name, "nodes": nodes, "advisor_s": ours, "onnx_tool_s": theirs,
             "advisor_macs": ir.macs, "onnx_tool_macs": their_macs, "layers": len(ir.layers)}
@@ -79,7 +79,7 @@ def main(argv=None) -> int:
                 path = work / f"unrolled_t{frames}.onnx"
                 write_unrolled(unrolled_spec(frames), path)
                 paths.append(path)
-        load_model(paths[0])  # warm-up: imports and first-call costs
+        analyse_path(paths[0])  # warm-up: imports and first-call costs
         rows = [measure(path, work, args.repeat) for path in paths]
     print(f"{'file':24s} {'nodes':>8s} {'advisor s':>10s} {'onnx-tool s':>12s} {'ratio':>7s} "
           f"{'us/node':>8s} {'advisor MACs':>15s} {'onnx-tool MACs':>15s}")

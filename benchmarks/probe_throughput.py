@@ -28,12 +28,12 @@ TARGET = 0.8
 
 
 def probe_part(model: Path, steps: int) -> dict:
-    from lrcn_advisor.load import load_model
+    from lrcn_advisor.pipeline import analyse_path
     from lrcn_advisor.probes import runtime
     from lrcn_advisor.probes.data import data_spec, load_dataset
     from lrcn_advisor.probes.train import Task, loss_spec, run_task
 
-    ir = load_model(model)
+    ir = analyse_path(model)
     loss = loss_spec(ir)
     spec = data_spec(None, tuple(ir.input_shapes[0][1:]), loss.classes)
     load_dataset(spec)
@@ -51,10 +51,10 @@ def torch_part(model: Path, steps: int) -> dict:
     import torch
     from torch import nn
 
-    from lrcn_advisor.load import load_model
+    from lrcn_advisor.pipeline import analyse_path
     from lrcn_advisor.probes.data import data_spec, load_dataset
 
-    ir = load_model(model)
+    ir = analyse_path(model)
     frames, height, width, channels = ir.input_shapes[0][1:]
     data = load_dataset(data_spec(None, (frames, height, width, channels), 4))
     x = torch.from_numpy(np.ascontiguousarray(data.x_train.transpose(0, 1, 4, 2, 3)))

@@ -21,14 +21,14 @@ import json, os, sys, time
 os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
 import ray
 from lrcn_advisor.config import Settings
-from lrcn_advisor.engine import run_rules
-from lrcn_advisor.load import load_model
+from lrcn_advisor.pipeline import lint_ir
+from lrcn_advisor.pipeline import analyse_path
 from lrcn_advisor.probes import ProbeOptions, run_probes
 workers, seeds, budget, cache, model = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5]
 ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False, configure_logging=False)
-ir = load_model(model)
+ir = analyse_path(model)
 start = time.perf_counter()
-report = run_probes(ir, run_rules(ir, Settings()), ProbeOptions(mode="on", budget=budget, seeds=seeds,
+report = run_probes(ir, lint_ir(ir, Settings()), ProbeOptions(mode="on", budget=budget, seeds=seeds,
                     cache_dir=__import__("pathlib").Path(cache), executor="ray"))
 runs = sum(len(v.runs) for v in report.variants)
 print(json.dumps({"workers": workers, "runs": runs, "wall_s": time.perf_counter() - start, "status": report.status}))

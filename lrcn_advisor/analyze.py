@@ -8,53 +8,64 @@ from . import cost
 from .blocks import assign_blocks
 from .cost import Context, Cost, ShapeError
 from .errors import InputError
-from .ir import GraphSpec, LayerInfo, LayerSpec, ModelIR, Shape, TensorRef
+from .ir import GraphSpec, LayerInfo, LayerSpec, LoadedModel, ModelIR, Shape, TensorRef
+from .vocabulary import DEFAULT_FRAMES, FrameSource, fmt_shape
 
 MAX_LAYERS = 20_000
 
 
-def analyse(graph: GraphSpec, *, path: str = "", fmt: str = "", frames: int | None = None,
-            keras_version: str = "", notes: list[str] | None = None,
-            dropout_visible: bool = True) -> ModelIR:
-    """Analyse an architecture. `frames` replaces the time length of the inputs."""
+def analyse(model: LoadedModel, *, frames: int | None = None,
+            frames_source: FrameSource = FrameSource.OPTION) -> ModelIR:
+    """Analyse a loaded architecture. `frames` (from `frames_source`: the option or the config)
+    replaces the time length of the sequence inputs."""
+    graph = model.graph
+    source = FrameSource.NONE
+    if frames is not None:
+        graph = replace(graph, input_shapes={
+            name: (s[0], frames, *s[2:]) if len(s) >= 3 else s for name, s in graph.input_shapes.items()})
+        source = frames_source
+    return _analyse_graph(graph, model, source, DEFAULT_FRAMES, None)
+
+
+def reanalyse(ir: ModelIR, graph: GraphSpec) -> ModelIR:
+    """Analyse an edited architecture of `ir`: its time length is the graph's own (an edit may change
+    it), and every layer keeps the exporter's difference from the Keras count it had in `ir` (the
+    file's own counts no longer hold once an edit changes a layer or its input)."""
+    deltas = {layer.name: layer.params_delta_vs_keras for layer in ir.layers if layer.params_delta_vs_keras}
+    return _analyse_graph(graph, ir.model, ir.frames_source, ir.frames or DEFAULT_FRAMES, deltas)
+
+
+def _analyse_graph(graph: GraphSpec, model: LoadedModel, source: FrameSource, default_frames: int,
+                   carried_deltas: dict[str, int] | None) -> ModelIR:
     input_shapes = [graph.input_shapes[ref.layer] for ref in graph.inputs]
     file_frames = next((s[1] for s in input_shapes if len(s) >= 3), None)
     sequence = any(len(s) >= 3 for s in input_shapes)
-    if frames is not None:
-        input_shapes = [(s[0], frames, *s[2:]) if len(s) >= 3 else s for s in input_shapes]
-        source = "--frames"
-    elif file_frames is not None:
-        frames, source = file_frames, "file"
+    if file_frames is not None:
+        frames = file_frames
+        if source in (FrameSource.NONE, FrameSource.DEFAULT):
+            source = FrameSource.FILE
     elif sequence:
-        frames, source = cost.DEFAULT_FRAMES, "default"
+        frames, source = default_frames, FrameSource.DEFAULT
     else:
-        source = "none"
+        frames, source = None, FrameSource.NONE
     for shape in input_shapes:
         if None in shape[2:]:
-            raise InputError(f"model input {_fmt(shape)} has an unknown size other than the time "
+            raise InputError(f"model input {fmt_shape(shape)} has an unknown size other than the time "
                              "axis; save the model with a fixed frame size")
-    ctx = Context(frames=frames or cost.DEFAULT_FRAMES)
-    graph = replace(graph, input_shapes={ref.layer: shape for ref, shape in zip(graph.inputs, input_shapes)})
+    ctx = Context(frames=frames or DEFAULT_FRAMES, carried_deltas=carried_deltas)
     layers, _ = evaluate_graph(graph, ctx)
     warnings = []
-    if source == "default" and ctx.assumed_dims:
+    if source == FrameSource.DEFAULT and ctx.assumed_dims:
         warnings.append(f"the time length is unknown (None) in the file; costs assume "
                         f"{frames} frames (pass --frames N to set it)")
     for layer in _walk(layers):
         if layer.status != "ok":
             warnings.append(f"layer {layer.name!r} ({layer.inner_kind_class}) is {layer.status}: "
                             f"{layer.note}; totals leave it out")
-    return ModelIR(name=graph.name, path=path, format=fmt, graph=graph, input_shapes=input_shapes,
-                   frames=frames, frames_source=source, layers=layers, blocks=assign_blocks(layers),
-                   warnings=warnings, notes=list(notes or []), keras_version=keras_version,
-                   dropout_visible=dropout_visible)
-
-
-def reanalyse(ir: ModelIR, graph: GraphSpec) -> ModelIR:
-    """Analyse a changed architecture of `ir` under the same options."""
-    frames = ir.frames if ir.frames_source in ("--frames", "default") else None
-    return analyse(graph, path=ir.path, fmt=ir.format, frames=frames, keras_version=ir.keras_version,
-                   notes=ir.notes, dropout_visible=ir.dropout_visible)
+    return ModelIR(name=graph.name, path=model.path, format=model.format, graph=graph,
+                   input_shapes=input_shapes, frames=frames, frames_source=source, layers=layers,
+                   blocks=assign_blocks(layers), warnings=warnings, notes=list(model.notes),
+                   keras_version=model.keras_version, dropout_visible=model.dropout_visible, model=model)
 
 
 def _walk(layers: list[LayerInfo]):
@@ -62,9 +73,6 @@ def _walk(layers: list[LayerInfo]):
         yield layer
         yield from _walk(layer.children)
 
-
-def _fmt(shape: Shape) -> str:
-    return "(" + ", ".join("None" if d is None else str(d) for d in shape) + ")"
 
 
 def evaluate_graph(graph: GraphSpec, ctx: Context, depth: int = 0) -> tuple[list[LayerInfo], list[Shape]]:
@@ -163,15 +171,19 @@ def evaluate_layer(spec: LayerSpec, shapes: list[Shape], ctx: Context, depth: in
         result, kind, inner = cost.unknown_cost(spec.class_name, shapes), "unknown", None
     if spec.config.get("trainable") is False:
         result.non_trainable = result.params
-    if spec.params_override is not None:
-        # The loader counted the file's own weights: keep the exporter's difference from the Keras
-        # count, so that a recount after an edit (new input size, say) stays right.
-        spec.params_delta = spec.params_override - result.params
-        spec.params_override = None
-    if spec.params_delta:
-        removed = max(0, -spec.params_delta)  # e.g. BatchNorm statistics folded away
+    # The loader counted the file's own weights (ONNX): keep the exporter's difference from the Keras
+    # count; a layer an edit changed has no count of its own and keeps the difference it had.
+    if ctx.carried_deltas is not None:
+        delta = ctx.carried_deltas.get(spec.name, 0) if depth == 0 else 0
+    elif spec.params_counted is not None:
+        delta = spec.params_counted - result.params
+    else:
+        delta = 0
+    if delta:
+        removed = max(0, -delta)  # e.g. BatchNorm statistics folded away
         result.non_trainable = max(0, result.non_trainable - removed)
-        result.params += spec.params_delta
+        result.params += delta
+        result.params_delta = delta
     if spec.note:
         result.note = "; ".join(filter(None, [result.note, spec.note]))
     return result, kind, inner
@@ -193,7 +205,7 @@ def _nested(spec: LayerSpec, shapes: list[Shape], ctx: Context, depth: int) -> C
 def _time_distributed(spec: LayerSpec, shapes: list[Shape], ctx: Context, depth: int):
     for shape in shapes:
         if len(shape) < 3:
-            raise ShapeError(f"TimeDistributed needs a time axis, got {_fmt(shape)}")
+            raise ShapeError(f"TimeDistributed needs a time axis, got {fmt_shape(shape)}")
     steps = shapes[0][1]
     inner, kind, _ = evaluate_layer(spec.wrapped, [(s[0], *s[2:]) for s in shapes], ctx, depth + 1)
     frames = ctx.dim(steps)
@@ -237,4 +249,10 @@ def _info(spec: LayerSpec, kind: str, inner: str | None, shapes: list[Shape], re
         output_shapes=result.output_shapes, params=result.params,
         trainable_params=result.params - result.non_trainable, macs=result.macs,
         time_distributed=spec.class_name == "TimeDistributed", frames=steps,
-        status=result.status, note=result.note, children=result.children)
+        status=result.status, note=result.note, children=result.children,
+        params_delta_vs_keras=result.params_delta)
+
+
+def analyse_graph(graph: GraphSpec, *, frames: int | None = None) -> ModelIR:
+    """Analyse an architecture built in code (tests, probe variants): no file behind it."""
+    return analyse(LoadedModel(graph=graph, path="", format=""), frames=frames)

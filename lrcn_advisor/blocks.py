@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from .ir import Block, LayerInfo
+from .vocabulary import Stage
 
 LABELS = {"input": "Input", "frontend": "Pre-processing", "conv": "Conv stage",
           "backbone": "Backbone", "recurrent": "Recurrent stage", "head": "Classifier head"}
@@ -28,13 +29,13 @@ def assign_blocks(layers: list[LayerInfo]) -> list[Block]:
         else:
             block_id = kind if n == 1 else f"{kind}{n}"
             label = LABELS[kind] if n == 1 else f"{LABELS[kind]} {n}"
-        block = Block(id=block_id, kind=kind, label=label, layers=[])
+        block = Block(id=block_id, stage=Stage(kind), label=label, layers=[])
         blocks.append(block)
         return block
 
     for layer in layers:
         kind = layer.kind
-        current_kind = current.kind if current else None
+        current_kind = current.stage if current else None
         if kind == "input":
             target = current if current_kind == "input" else start("input")
         elif kind == "recurrent":
@@ -51,7 +52,7 @@ def assign_blocks(layers: list[LayerInfo]) -> list[Block]:
             target = start("frontend")
         else:
             target = current
-        if kind == "pool" and target.kind == "conv":
+        if kind == "pool" and target.stage == Stage.CONV:
             closed = True
         target.layers.append(layer.name)
         layer.block = target.id

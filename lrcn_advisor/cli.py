@@ -3,16 +3,17 @@ from __future__ import annotations
 
 import os
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import click
 
 from . import __version__
 from .errors import AdvisorError, ConfigError
+from .vocabulary import FailOn, FrameSource
 
 FORMATS = ("table", "json", "github", "markdown", "sarif", "junit")
 FAIL_ON = ("error", "warning", "info", "never")
-SEVERITY_RANK = {"error": 3, "warning": 2, "info": 1}
 
 
 class DefaultGroup(click.Group):
@@ -53,9 +54,11 @@ def _settings(paths, config_path, cli: dict):
     if cli["select"]:
         settings.select = [p.upper() for p in cli["select"]]
     settings.ignore += [p.upper() for p in cli["ignore"]]
-    for key in ("max_params", "max_macs", "frames", "train_samples"):
-        if cli.get(key) is not None:
-            setattr(settings, key, cli[key])
+    overrides = {key: cli[key] for key in ("max_params", "max_macs", "frames", "train_samples")
+                 if cli.get(key) is not None}
+    if "frames" in overrides:
+        overrides["frames_source"] = FrameSource.OPTION
+    settings = replace(settings, **overrides)
     if cli.get("fail_on"):
         settings.fail_on = check_fail_on(cli["fail_on"], "--fail-on")
     return settings
@@ -184,8 +187,7 @@ def _check(paths, fmt, output, frames, html_path, no_html, json_path, sarif_path
         _write_html(documents, html_path, models)
     if failed:
         return 2
-    rank = SEVERITY_RANK.get(settings.fail_on, 99)
-    gate = any(SEVERITY_RANK[f.severity] >= rank for r in results for f in r.active) \
+    gate = any(FailOn(settings.fail_on).fails(f.severity) for r in results for f in r.active) \
         or any(r.budget_failures for r in results)
     return 1 if gate and not exit_zero else 0
 
@@ -295,11 +297,11 @@ def list_rules(fmt):
         click.echo(rules_markdown(), nl=False)
         return
     for rule in catalogue:
-        click.echo(f"{rule.id}  {rule.name:34} {rule.block:8} {rule.severity:8} {rule.title}")
+        click.echo(f"{rule.id}  {rule.name:34} {rule.section:8} {rule.severity:8} {rule.title}")
 
 
 def _rule_dict(rule) -> dict:
-    return {"id": rule.id, "name": rule.name, "title": rule.title, "block": rule.block, "severity": rule.severity,
+    return {"id": rule.id, "name": rule.name, "title": rule.title, "section": rule.section, "severity": rule.severity,
             "guide": rule.guide, "rationale": rule.rationale, "fix": rule.fix, "example": rule.example,
             "probe": rule.probe, "options": [{"name": o.name, "default": o.default, "description": o.description}
                                              for o in rule.options]}
@@ -332,7 +334,8 @@ def explain(rule_id):
 def diff(old, new, fmt, frames, config_path, max_params_growth, max_macs_growth, fail_on):
     """Compare two versions of a model: per-block deltas, new and fixed findings."""
     def action():
-        from .diff import compare, render_diff
+        from .diff import compare
+        from .reports.diff import render_diff
         from .pipeline import analyse_file
 
         settings = _settings([new], config_path, dict(select=[], ignore=[], frames=frames, fail_on=fail_on))

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError
+from .vocabulary import FrameSource
 
 FAIL_LEVELS = ("error", "warning", "info", "never")
 TOP_KEYS = {"select", "ignore", "fail-on", "max-params", "max-macs", "frames", "train-samples",
@@ -35,6 +36,7 @@ class Settings:
     max_params: int | None = None
     max_macs: int | None = None
     frames: int | None = None
+    frames_source: FrameSource = FrameSource.CONFIG  # where `frames` came from, when set
     train_samples: int | None = None
     severity: dict[str, str] = field(default_factory=dict)
     thresholds: dict[str, dict[str, Any]] = field(default_factory=dict)

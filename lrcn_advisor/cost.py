@@ -14,8 +14,8 @@ from typing import Callable
 
 from .errors import InputError
 from .ir import Shape
+from .vocabulary import DEFAULT_FRAMES, fmt_shape
 
-DEFAULT_FRAMES = 16
 
 
 @dataclass
@@ -27,6 +27,7 @@ class Cost:
     status: str = "ok"  # ok | unknown | opaque
     note: str = ""
     children: list = field(default_factory=list)  # LayerInfo of a nested model
+    params_delta: int = 0  # the file's own count minus the Keras convention
 
 
 @dataclass
@@ -35,6 +36,7 @@ class Context:
 
     frames: int = DEFAULT_FRAMES
     assumed_dims: int = 0  # how many times an unknown dimension was replaced by `frames`
+    carried_deltas: dict[str, int] | None = None  # on a recount: the exporter differences to keep
 
     def dim(self, value: int | None) -> int:
         if value is None:
@@ -98,11 +100,8 @@ def _rate(cfg: dict, key: str = "rate") -> float:
 
 def _rank_of(shape: Shape, rank: int, what: str) -> None:
     if len(shape) != rank:
-        raise ShapeError(f"{what} expects a {rank}-D input, got {_fmt(shape)}")
+        raise ShapeError(f"{what} expects a {rank}-D input, got {fmt_shape(shape)}")
 
-
-def _fmt(shape: Shape) -> str:
-    return "(" + ", ".join("None" if d is None else str(d) for d in shape) + ")"
 
 
 def _channels_first(cfg: dict) -> bool:
@@ -273,7 +272,7 @@ def _axes(cfg: dict, shape: Shape, default) -> list[int]:
     result = []
     for a in axes:
         if not isinstance(a, int) or isinstance(a, bool) or not -len(shape) <= a < len(shape) or a % len(shape) == 0:
-            raise ShapeError(f"bad normalisation axis {axis!r} for input {_fmt(shape)}")
+            raise ShapeError(f"bad normalisation axis {axis!r} for input {fmt_shape(shape)}")
         result.append(a % len(shape))
     return result
 
@@ -335,10 +334,10 @@ def _reshape(cfg, shapes, ctx):
             return Cost([(shapes[0][0], *(None if d == -1 else d for d in target))])
         known = math.prod(d for d in target if d != -1)
         if math.prod(rest) % known:
-            raise ShapeError(f"cannot reshape {_fmt(shapes[0])} to {tuple(target)}")
+            raise ShapeError(f"cannot reshape {fmt_shape(shapes[0])} to {tuple(target)}")
         target = [math.prod(rest) // known if d == -1 else d for d in target]
     elif None not in rest and math.prod(rest) != math.prod(target):
-        raise ShapeError(f"cannot reshape {_fmt(shapes[0])} to {tuple(target)}")
+        raise ShapeError(f"cannot reshape {fmt_shape(shapes[0])} to {tuple(target)}")
     return Cost([(shapes[0][0], *target)])
 
 
@@ -347,7 +346,7 @@ def _permute(cfg, shapes, ctx):
     dims = cfg.get("dims")
     rest = shapes[0][1:]
     if not isinstance(dims, (list, tuple)) or sorted(dims) != list(range(1, len(rest) + 1)):
-        raise ShapeError(f"bad Permute dims {dims!r} for input {_fmt(shapes[0])}")
+        raise ShapeError(f"bad Permute dims {dims!r} for input {fmt_shape(shapes[0])}")
     return Cost([(shapes[0][0], *(rest[d - 1] for d in dims))])
 
 
@@ -377,7 +376,7 @@ def _resize(rank: int, mode: str) -> Handler:
             else:
                 out.append(n + before + after if mode == "pad" else n - before - after)
         if any(d is not None and d <= 0 for d in out):
-            raise ShapeError(f"{key} {value!r} removes the whole input {_fmt(shapes[0])}")
+            raise ShapeError(f"{key} {value!r} removes the whole input {fmt_shape(shapes[0])}")
         return Cost([_join(shapes[0][0], out, channels, cfg)])
     return handler
 
@@ -394,7 +393,7 @@ for _rank in (1, 2, 3):
 def _dense(cfg, shapes, ctx):
     shape = shapes[0]
     if len(shape) < 2 or shape[-1] is None:
-        raise ShapeError(f"Dense needs a known last dimension, got {_fmt(shape)}")
+        raise ShapeError(f"Dense needs a known last dimension, got {fmt_shape(shape)}")
     units = _positive(cfg, "units")
     return Cost([(*shape[:-1], units)], params=shape[-1] * units + _bias(cfg, units),
                 macs=ctx.volume(shape[1:-1]) * shape[-1] * units)
@@ -470,7 +469,7 @@ def _broadcast(shapes: list[Shape]) -> Shape:
         dims = {s[axis - rank + len(s)] for s in shapes if axis - rank + len(s) >= 0}
         known = {d for d in dims if d not in (None, 1)}
         if len(known) > 1:
-            raise ShapeError(f"cannot merge shapes {', '.join(_fmt(s) for s in shapes)}")
+            raise ShapeError(f"cannot merge shapes {', '.join(fmt_shape(s) for s in shapes)}")
         out.append(known.pop() if known else (None if None in dims else 1))
     out[0] = None
     return tuple(out)
@@ -490,13 +489,13 @@ def _concatenate(cfg, shapes, ctx):
     rank = len(shapes[0])
     axis = cfg.get("axis", -1)
     if not isinstance(axis, int) or not -rank <= axis < rank or any(len(s) != rank for s in shapes):
-        raise ShapeError(f"cannot concatenate {', '.join(_fmt(s) for s in shapes)} on axis {axis!r}")
+        raise ShapeError(f"cannot concatenate {', '.join(fmt_shape(s) for s in shapes)} on axis {axis!r}")
     axis %= rank
     out = list(shapes[0])
     for other in shapes[1:]:
         for a in range(1, rank):
             if a != axis and None not in (out[a], other[a]) and out[a] != other[a]:
-                raise ShapeError(f"cannot concatenate {', '.join(_fmt(s) for s in shapes)}")
+                raise ShapeError(f"cannot concatenate {', '.join(fmt_shape(s) for s in shapes)}")
     sizes = [s[axis] for s in shapes]
     out[axis] = None if None in sizes else sum(sizes)
     return Cost([tuple(out)])

@@ -1,17 +1,14 @@
 """`lrcn-advise diff OLD NEW`: per-block and total deltas, new and fixed findings, and the growth gate.
+The comparison is data; lrcn_advisor.reports.diff renders it.
 
 Blocks are matched by id (conv1, recurrent, head, ...). Findings are matched by rule and layer
 names, not by fingerprint, because OLD and NEW are different paths.
 """
 from __future__ import annotations
 
-import json
-
-from lrcn_advisor.reports.markdown import md
-from lrcn_advisor.reports.text import delta, inert
-
 from .config import Settings
-from .result import SEVERITY_RANK, Finding, Result
+from .result import Finding, Result
+from .vocabulary import FailOn
 
 
 def compare(before: Result, after: Result, settings: Settings) -> dict:
@@ -36,9 +33,9 @@ def compare(before: Result, after: Result, settings: Settings) -> dict:
             growth = f"{change['ratio']:+.1%}" if change["ratio"] is not None else "from 0"
             failures.append(f"{key} grew {growth} ({change['before']:,} -> {change['after']:,}), "
                             f"above the limit of {limit:.1%}")
-    rank = SEVERITY_RANK[settings.fail_on]
+    gate = FailOn(settings.fail_on)
     failures += [f"new {f['severity']} {f['rule']} {f['name']} at {', '.join(f['layers']) or 'model'}: {f['message']}"
-                 for f in added if SEVERITY_RANK[f["severity"]] >= rank]
+                 for f in added if gate.fails(f["severity"])]
     return {"old": {"path": before.display_path, "name": before.ir.name},
             "new": {"path": after.display_path, "name": after.ir.name},
             "totals": totals, "blocks": blocks, "new_findings": added, "fixed_findings": fixed,
@@ -57,54 +54,5 @@ def _keyed(result: Result) -> dict[tuple, Finding]:
 
 
 def _finding(finding: Finding) -> dict:
-    return {"rule": finding.rule, "name": finding.name, "severity": finding.severity, "block": finding.block,
+    return {"rule": finding.rule, "name": finding.name, "severity": finding.severity, "section": finding.section,
             "layers": finding.layers, "message": finding.message, "fix": finding.fix}
-
-
-def render_diff(report: dict, fmt: str) -> str:
-    if fmt == "json":
-        return json.dumps(report, indent=2, ensure_ascii=False) + "\n"
-    return _markdown(report) if fmt == "markdown" else _table(report)
-
-
-def _rows(report: dict) -> list[tuple[str, str, str]]:
-    rows = [(f"{block['id']} ({block['label']})" + ("" if block["status"] in ("changed", "unchanged")
-                                                     else f" [{block['status']}]"),
-             delta(block["params"]["before"], block["params"]["after"]),
-             delta(block["macs"]["before"], block["macs"]["after"])) for block in report["blocks"]]
-    totals = report["totals"]
-    return rows + [("total", delta(totals["params"]["before"], totals["params"]["after"]),
-                    delta(totals["macs"]["before"], totals["macs"]["after"]))]
-
-
-def _finding_line(finding: dict, escape) -> str:
-    layers = ", ".join(escape(name) for name in finding["layers"]) or "model"
-    return f"{finding['severity']} {finding['rule']} {finding['name']} [{layers}]: {escape(finding['message'])}"
-
-
-def _table(report: dict) -> str:
-    rows = [("block", "params", "MACs"), *_rows(report)]
-    widths = [max(len(row[column]) for row in rows) for column in range(3)]
-    lines = [f"lrcn-advise diff: {inert(report['old']['path'])} -> {inert(report['new']['path'])}", ""]
-    lines += ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows]
-    for title, key in (("New findings", "new_findings"), ("Fixed findings", "fixed_findings")):
-        lines += ["", f"{title} ({len(report[key])}):"]
-        lines += [f"  {_finding_line(finding, inert)}" for finding in report[key]]
-    lines.append("")
-    lines += [f"FAIL: {inert(failure)}" for failure in report["failures"]] or ["PASS"]
-    return "\n".join(lines) + "\n"
-
-
-def _markdown(report: dict) -> str:
-    verdict = "❌ **failed**" if report["failures"] else "✅ **passed**"
-    lines = [f"## lrcn-advise diff: {verdict}", "",
-             f"{md(report['old']['path'])} → {md(report['new']['path'])}", "",
-             "| block | params | MACs |", "| --- | ---: | ---: |"]
-    lines += [f"| {md(block)} | {params} | {macs} |" for block, params, macs in _rows(report)]
-    for title, key in (("New findings", "new_findings"), ("Fixed findings", "fixed_findings")):
-        lines += ["", f"**{title} ({len(report[key])})**"]
-        if report[key]:
-            lines += ["", *(f"- {_finding_line(finding, md)}" for finding in report[key])]
-    if report["failures"]:
-        lines += ["", *(f"- ❌ {md(failure)}" for failure in report["failures"])]
-    return "\n".join(lines) + "\n"

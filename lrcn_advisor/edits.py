@@ -39,7 +39,7 @@ def set_config(name: str, description: str, **changes: Any) -> Edit:
     def apply(graph: GraphSpec) -> GraphSpec:
         new = copy.deepcopy(graph)
         spec = _find(new, name)
-        spec.params_override, spec.params_delta = None, 0
+        spec.params_counted = None
         _leaf(spec).config.update(changes)
         if spec.backward is not None:
             spec.backward.config.update(changes)
@@ -52,7 +52,7 @@ def replace_class(name: str, class_name: str, description: str, **changes: Any) 
     def apply(graph: GraphSpec) -> GraphSpec:
         new = copy.deepcopy(graph)
         spec = _find(new, name)
-        spec.params_override, spec.params_delta = None, 0
+        spec.params_counted = None
         for leaf in filter(None, [_leaf(spec), spec.backward]):
             leaf.class_name = class_name
             leaf.config.update(changes)

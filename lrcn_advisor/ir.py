@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from .vocabulary import FrameSource, Stage
+
 Shape = tuple  # (None, d1, d2, ...); None is an unknown dimension (batch first)
 
 
@@ -34,8 +36,8 @@ class LayerSpec:
     wrapped: LayerSpec | None = None   # TimeDistributed / Bidirectional inner layer
     backward: LayerSpec | None = None  # Bidirectional backward_layer, when given
     graph: GraphSpec | None = None     # nested model (backbone)
-    params_override: int | None = None  # counted by the loader (ONNX initialisers)
-    params_delta: int = 0               # that count minus the Keras convention (set by analyze)
+    params_counted: int | None = None   # counted by the loader from the file's weights (ONNX initialisers);
+                                        # an edit that changes the layer clears it
     note: str = ""                      # loader remark shown beside the numbers
 
 
@@ -46,6 +48,18 @@ class GraphSpec:
     inputs: list[TensorRef]
     outputs: list[TensorRef]
     input_shapes: dict[str, Shape] = field(default_factory=dict)  # input layer -> shape
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """What a loader returns: the architecture and facts about the file, nothing computed from them."""
+
+    graph: GraphSpec
+    path: str
+    format: str                   # h5 | keras | json | onnx
+    keras_version: str = ""
+    notes: tuple[str, ...] = ()   # loader remarks (exporter changes etc.)
+    dropout_visible: bool = True  # False for inference exports (ONNX)
 
 
 @dataclass
@@ -65,8 +79,9 @@ class LayerInfo:
     macs: int
     time_distributed: bool = False
     frames: int | None = None  # time steps this layer's cost was counted over
-    status: str = "ok"         # ok | unknown | opaque
-    block: str = ""
+    status: str = "ok"         # ok | unknown | opaque (vocabulary.Status)
+    block: str = ""            # id of the block (model stage) the layer belongs to
+    params_delta_vs_keras: int = 0  # the file's own count minus the Keras convention (exporter changes)
     note: str = ""
     children: list[LayerInfo] = field(default_factory=list)
 
@@ -90,7 +105,7 @@ class LayerInfo:
 @dataclass
 class Block:
     id: str          # conv1, conv2, backbone, recurrent, head, input, ...
-    kind: str        # input | conv | backbone | frontend | recurrent | head
+    stage: Stage     # input | conv | backbone | frontend | recurrent | head
     label: str
     layers: list[str]
     params: int = 0
@@ -106,13 +121,14 @@ class ModelIR:
     graph: GraphSpec
     input_shapes: list[Shape]
     frames: int | None        # time steps used for costs
-    frames_source: str        # file | --frames | default | none
+    frames_source: FrameSource
     layers: list[LayerInfo]
     blocks: list[Block]
     warnings: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)   # exporter changes etc.
     keras_version: str = ""
     dropout_visible: bool = True  # False for inference exports (ONNX)
+    model: LoadedModel | None = None  # what the loader returned
 
     @property
     def params(self) -> int:

@@ -5,20 +5,10 @@ import math
 from dataclasses import dataclass
 
 from lrcn_advisor.ir import LayerInfo, ModelIR
+from lrcn_advisor.vocabulary import fmt_int, fmt_macs, pct  # noqa: F401  (rules format with these)
 
 FEATURE_END = {"Flatten", "GlobalAveragePooling2D", "GlobalMaxPooling2D", "GlobalAvgPool2D",
                "GlobalMaxPool2D", "Reshape"}
-
-
-def fmt_int(value: int) -> str:
-    return f"{value:,}"
-
-
-def fmt_macs(value: int) -> str:
-    for unit, size in (("G", 10**9), ("M", 10**6), ("K", 10**3)):
-        if value >= size:
-            return f"{value / size:.2f} {unit}MACs"
-    return f"{value} MACs"
 
 
 def consumers(ir: ModelIR, name: str) -> list[LayerInfo]:
@@ -141,10 +131,6 @@ def dense_before(ir: ModelIR, layer: LayerInfo) -> LayerInfo | None:
 
 def share(part: int, whole: int) -> float:
     return part / whole if whole else 0.0
-
-
-def pct(value: float) -> str:
-    return f"{100 * value:.0f}%"
 
 
 def side(hw) -> str:

@@ -7,10 +7,7 @@ from typing import Any
 
 from .edits import Edit
 from .ir import ModelIR
-
-SEVERITIES = ("error", "warning", "info")
-SEVERITY_RANK = {"error": 3, "warning": 2, "info": 1, "never": 99}
-GUIDE_BLOCKS = ("conv", "pooling", "dropout", "lstm", "model")
+from .vocabulary import GuideSection, Severity
 
 
 @dataclass
@@ -29,8 +26,8 @@ class CostEffect:
 class Finding:
     rule: str                 # rule id, e.g. POL001
     name: str                 # rule short name, e.g. feature-map-collapse
-    severity: str             # error | warning | info
-    block: str                # conv | pooling | dropout | lstm | model
+    severity: Severity
+    section: GuideSection     # the guide section of the rule (conv | pooling | dropout | lstm | model)
     layers: list[str]
     message: str
     fix: str
@@ -40,10 +37,6 @@ class Finding:
     cost: CostEffect | None = None
     suppressed: str = ""      # reason, when a suppression in config matched
     in_baseline: bool = False
-
-    @property
-    def layer(self) -> str:
-        return self.layers[0] if self.layers else ""
 
     def fingerprint(self, model_path: str) -> str:
         """Stable across reordering: rule + model path + layer names."""
@@ -61,13 +54,14 @@ class Result:
     display_path: str = ""     # repo-relative path used in reports
     probes: Any = None         # lrcn_advisor.probes result, when probes ran
     budget_failures: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # the analysis' and the rule stage's
 
     @property
     def active(self) -> list[Finding]:
         return [f for f in self.findings if not f.suppressed and not f.in_baseline]
 
     def counts(self) -> dict[str, int]:
-        counts = {severity: 0 for severity in SEVERITIES}
+        counts = {severity.value: 0 for severity in Severity}
         for finding in self.active:
             counts[finding.severity] += 1
         return counts

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from lrcn_advisor.load import load_model
+from lrcn_advisor.pipeline import analyse_path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tools"))
@@ -47,14 +47,14 @@ def fvcore_counts(spec: dict) -> dict:
 @pytest.mark.parametrize("name", list(make_onnx.VARIANTS))
 def test_fvcore_matches_keras_twin(models_dir, name):
     source, _, spec = make_onnx.VARIANTS[name]
-    keras_ir = load_model(models_dir / f"{name}.keras")
+    keras_ir = analyse_path(models_dir / f"{name}.keras")
     assert fvcore_counts(spec) == counted(keras_ir)
 
 
 @pytest.mark.parametrize("name", [n for n, (source, _, _) in make_onnx.VARIANTS.items() if source == "pytorch"])
 def test_fvcore_matches_torch_onnx_export(models_dir, name):
     _, _, spec = make_onnx.VARIANTS[name]
-    onnx_ir = load_model(models_dir / f"{name}.onnx")
+    onnx_ir = analyse_path(models_dir / f"{name}.onnx")
     assert fvcore_counts(spec) == counted(onnx_ir)
 
 
@@ -92,7 +92,7 @@ def twin_param_delta(spec: dict) -> tuple[int, list[str]]:
 def test_twin_parameters_differ_only_where_documented(models_dir, name):
     _, _, spec = make_onnx.VARIANTS[name]
     twin = sum(p.numel() for p in LRCNTwin(spec).parameters())
-    keras_params = load_model(models_dir / f"{name}.keras").params
+    keras_params = analyse_path(models_dir / f"{name}.keras").params
     delta, why = twin_param_delta(spec)
     assert twin == keras_params + delta, f"twin {twin} vs Keras {keras_params}; expected {delta:+} because {why}"
     with torch.no_grad():

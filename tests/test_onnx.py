@@ -19,7 +19,8 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from lrcn_advisor.errors import InputError
-from lrcn_advisor.load import load_model, onnx_loader
+from lrcn_advisor.load import onnx_loader
+from lrcn_advisor.pipeline import analyse_path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tools"))
@@ -50,8 +51,8 @@ def manifest(onnx_models) -> dict:
 
 
 def pair(onnx_models, entry, frames=None):
-    return (load_model(onnx_models / entry["keras_twin"], frames=frames),
-            load_model(onnx_models / entry["onnx"], frames=frames))
+    return (analyse_path(onnx_models / entry["keras_twin"], frames=frames),
+            analyse_path(onnx_models / entry["onnx"], frames=frames))
 
 
 def expected_blocks(keras_ir, changes) -> dict:
@@ -87,14 +88,14 @@ def test_blocks_match_keras_twin(onnx_models, manifest, name):
 def test_frames_option_rescales_like_keras(onnx_models, manifest, name):
     entry = manifest[name]
     keras_ir, onnx_ir = pair(onnx_models, entry, frames=12)
-    assert onnx_ir.frames == 12 and onnx_ir.frames_source == "--frames"
+    assert onnx_ir.frames == 12 and onnx_ir.frames_source == "option"
     assert_blocks_match(keras_ir, onnx_ir, entry["exporter_changes"])
 
 
 @pytest.mark.parametrize("name", VARIANTS)
 def test_layers_recovered(onnx_models, manifest, name):
     entry = manifest[name]
-    spec, ir = entry["spec"], load_model(onnx_models / entry["onnx"])
+    spec, ir = entry["spec"], analyse_path(onnx_models / entry["onnx"])
     convs = [layer for layer in ir.layers if layer.kind == "conv"]
     assert [(c.class_name, c.inner_class, c.frames) for c in convs] == \
         [("TimeDistributed", "Conv2D", spec["frames"])] * len(spec["convs"])
@@ -120,7 +121,7 @@ def layer_notes(ir) -> list[str]:
 
 def test_notes_name_exporter_changes(onnx_models, manifest):
     def load(name):
-        return load_model(onnx_models / manifest[name]["onnx"])
+        return analyse_path(onnx_models / manifest[name]["onnx"])
 
     keras_lstm = load("keras_lstm_t8")
     assert any("recurrent half is all zeros" in n for n in layer_notes(keras_lstm))
@@ -141,9 +142,9 @@ def test_loop_gru_and_fused_bidirectional(onnx_models, manifest):
     for name in ("keras_gru_bn_t20", "keras_gru_noreset_t8", "keras_bigru_proj_t8"):
         model = onnx.load(str(onnx_models / manifest[name]["onnx"]), load_external_data=False)
         assert "Loop" in {node.op_type for node in model.graph.node}, name
-    noreset = load_model(onnx_models / manifest["keras_gru_noreset_t8"]["onnx"])
+    noreset = analyse_path(onnx_models / manifest["keras_gru_noreset_t8"]["onnx"])
     assert [layer.config["reset_after"] for layer in noreset.layers if layer.kind == "recurrent"] == [False]
-    bigru = load_model(onnx_models / manifest["keras_bigru_proj_t8"]["onnx"])
+    bigru = analyse_path(onnx_models / manifest["keras_bigru_proj_t8"]["onnx"])
     assert [(layer.class_name, layer.inner_class) for layer in bigru.layers if layer.kind == "recurrent"] == \
         [("Bidirectional", "GRU")]
 
@@ -154,8 +155,8 @@ def test_unrolled_graph_matches_keras_and_real_export(onnx_models, manifest, tmp
     entry = manifest["keras_lstm_t8"]
     path = tmp_path / "unrolled.onnx"
     make_onnx.write_unrolled(entry["spec"], path)
-    keras_ir = load_model(onnx_models / entry["keras_twin"])
-    synthetic, real = load_model(path), load_model(onnx_models / entry["onnx"])
+    keras_ir = analyse_path(onnx_models / entry["keras_twin"])
+    synthetic, real = analyse_path(path), analyse_path(onnx_models / entry["onnx"])
     assert_blocks_match(keras_ir, synthetic, entry["exporter_changes"])
     assert [(layer.class_name, layer.inner_class) for layer in synthetic.layers] == \
         [(layer.class_name, layer.inner_class) for layer in real.layers]
@@ -167,7 +168,7 @@ def test_300_frame_unrolled_export(tmp_path):
     nodes = make_onnx.write_unrolled(spec, path)
     assert nodes > 20_000
     start = time.perf_counter()
-    ir = load_model(path)
+    ir = analyse_path(path)
     assert time.perf_counter() - start < 30
     td = [layer for layer in ir.layers if layer.time_distributed]
     assert td and all(layer.frames == 300 for layer in td)
@@ -212,7 +213,7 @@ def test_merged_batch_graph_with_decomposed_batchnorm(tmp_path):
              tensor("LW", 1, 4 * units, 6), tensor("LR", 1, 4 * units, units), tensor("LB", 1, 8 * units)]
     model = model_of(nodes, [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", steps, 3, 8, 8])],
                      [helper.make_tensor_value_info("Y_h", TensorProto.FLOAT, [1, "N", units])], inits)
-    ir = load_model(save(model, tmp_path / "merged.onnx"))
+    ir = analyse_path(save(model, tmp_path / "merged.onnx"))
     assert ir.input_shapes == [(None, steps, 8, 8, 3)]
     rows = [(layer.class_name, layer.inner_class, layer.params, layer.macs) for layer in ir.layers]
     assert rows == [("InputLayer", None, 0, 0),
@@ -251,7 +252,7 @@ def test_scan_body_with_an_lstm_step(tmp_path):
              tensor("W", features + units, 4 * units), tensor("b", 4 * units), tensor("K", units, 3)]
     model = model_of(nodes, [value("x", TensorProto.FLOAT, [1, steps, features])],
                      [value("y", TensorProto.FLOAT, [1, 3])], inits, opset=18)
-    ir = load_model(save(model, tmp_path / "scan.onnx"))
+    ir = analyse_path(save(model, tmp_path / "scan.onnx"))
     lstm = next(layer for layer in ir.layers if layer.kind == "recurrent")
     assert (lstm.class_name, lstm.config["units"], lstm.config["return_sequences"]) == ("LSTM", units, False)
     assert lstm.params == (features + units) * 4 * units + 4 * units
@@ -269,7 +270,7 @@ def test_bidirectional_rnn_and_gru_ops(tmp_path, op, gates, cell, note):
              tensor("B", 2, 2 * gates * units)]
     model = model_of(nodes, [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", steps, features])],
                      [helper.make_tensor_value_info("Y", TensorProto.FLOAT, [steps, 2, "N", units])], inits)
-    layer = load_model(save(model, tmp_path / f"{op}.onnx")).layers[-1]
+    layer = analyse_path(save(model, tmp_path / f"{op}.onnx")).layers[-1]
     assert (layer.class_name, layer.inner_class, layer.config["return_sequences"]) == ("Bidirectional", cell, True)
     assert layer.output_shape == (None, steps, 2 * units)
     assert layer.params == 2 * gates * units * (features + units + 2)
@@ -295,7 +296,7 @@ def test_unknown_ops_become_unknown_layers(tmp_path):
     model = model_of(nodes, [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", steps, features])],
                      [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 4])], inits)
     model.opset_import.append(helper.make_opsetid("com.example", 1))
-    ir = load_model(save(model, tmp_path / "unknown.onnx"))
+    ir = analyse_path(save(model, tmp_path / "unknown.onnx"))
     by_class = {layer.class_name: layer for layer in ir.layers}
     for name in ("onnx:Add", "onnx:LpNormalization", "onnx:com.example.FancyOp"):
         assert by_class[name].status == "unknown"
@@ -321,7 +322,7 @@ def external_model(tmp_path: Path, location: str) -> Path:
 def test_external_data_inside_the_folder_is_accepted(tmp_path):
     path = external_model(tmp_path, "weights.bin")
     (path.parent / "weights.bin").write_bytes(bytes(32))
-    ir = load_model(path)
+    ir = analyse_path(path)
     assert [(layer.class_name, layer.params) for layer in ir.layers] == [("InputLayer", 0), ("Dense", 8)]
 
 
@@ -372,7 +373,7 @@ BAD = ["truncated", "garbage", "no_inputs", "cycle", "dotdot", "absolute", "miss
 def test_bad_input_raises_input_error(bad_inputs, case):
     path, word = bad_inputs[case]
     with pytest.raises(InputError) as error:
-        load_model(path)
+        analyse_path(path)
     assert word in str(error.value) and "\n" not in str(error.value)
 
 
@@ -390,19 +391,19 @@ def test_bad_input_cli_exits_2_with_one_line(bad_inputs, case):
 def test_node_limit(onnx_models, monkeypatch):
     monkeypatch.setattr(onnx_loader, "MAX_NODES", 50)
     with pytest.raises(InputError, match="over 50 nodes"):
-        load_model(onnx_models / "keras_lstm_t8.onnx")
+        analyse_path(onnx_models / "keras_lstm_t8.onnx")
 
 
 def test_fix_cost_on_onnx_keeps_the_exporter_difference(onnx_models):
     """A fix recounts the edited layers; PyTorch's extra LSTM bias (+4H) stays, the old size does not."""
     from lrcn_advisor.config import Settings
-    from lrcn_advisor.engine import run_rules
+    from lrcn_advisor.pipeline import lint_ir
 
-    ir = load_model(onnx_models / "torch_lstm_bn_t8.onnx")
+    ir = analyse_path(onnx_models / "torch_lstm_bn_t8.onnx")
     lstm = next(layer for layer in ir.layers if layer.kind == "recurrent")
     units, features = lstm.config["units"], lstm.input_shape[-1]
     assert lstm.params == 4 * units * (features + units) + 8 * units  # two bias vectors
-    finding = next(f for f in run_rules(ir, Settings()) if f.rule == "LST003")
+    finding = next(f for f in lint_ir(ir, Settings()) if f.rule == "LST003")
     width = 4 * units
     dense = features * width + width
     new_lstm = 4 * units * (width + units) + 8 * units

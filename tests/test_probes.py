@@ -16,10 +16,10 @@ import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from lrcn_advisor.analyze import analyse  # noqa: E402
+from lrcn_advisor.analyze import analyse_graph  # noqa: E402
 from lrcn_advisor.config import Settings  # noqa: E402
 from lrcn_advisor.edits import set_config  # noqa: E402
-from lrcn_advisor.engine import run_rules  # noqa: E402
+from lrcn_advisor.pipeline import lint_ir  # noqa: E402
 from lrcn_advisor.errors import ConfigError  # noqa: E402
 from lrcn_advisor.load.keras_config import graph_from_config  # noqa: E402
 from lrcn_advisor.probes import PROBE_KINDS, ProbeOptions, run_probes  # noqa: E402
@@ -63,7 +63,7 @@ def lrcn(pool=2, rate=0.25, lstms=(16,), convs=(8,), name="probe_test"):
 
 def ir_of(model):
     config = {"class_name": model.__class__.__name__, "config": model.get_config()}
-    return analyse(graph_from_config(config))
+    return analyse_graph(graph_from_config(config))
 
 
 def layer_spec(graph, name):
@@ -259,7 +259,7 @@ def test_guide_adds_dropout_and_more_pooling_when_asked_for():
 
 def test_findings_become_variants_merged_and_filtered():
     ir = ir_of(lrcn(pool=4, rate=0.25, convs=(8, 8)))  # 16 -> 4 -> 1: the map collapses
-    findings = run_rules(ir, Settings())
+    findings = lint_ir(ir, Settings())
     probed = [f for f in findings if f.edit is not None and f.rule.startswith("POL")]
     assert probed, [f.rule for f in findings]
     variants, unprobed = build_variants(ir, findings)
@@ -433,7 +433,7 @@ def test_heavy_dropout_trains_worse_on_generated_data(moderate_runs):
 def test_early_collapse_to_one_pixel_loses_to_its_2x2_variant(moderate_runs):
     collapsed = ir_of(lrcn(pool=16, rate=0.25))  # 16x16 -> 1x1 right after the first conv
     fixed = set_config("time_distributed_1", "pooling 16x16 -> 2x2", pool_size=[2, 2], strides=[2, 2])
-    assert analyse(fixed(collapsed.graph)).params == ir_of(lrcn(pool=2, rate=0.25)).params
+    assert analyse_graph(fixed(collapsed.graph)).params == ir_of(lrcn(pool=2, rate=0.25)).params
     assert_clearly_better(moderate_runs, final_accuracy(collapsed))
 
 
@@ -461,7 +461,7 @@ def test_off_and_auto_without_gpu_skip(monkeypatch):
 
 def test_suite_reports_caches_and_resumes(tmp_path, monkeypatch):
     ir = ir_of(lrcn(pool=4, rate=0.8, convs=(8, 8)))
-    findings = run_rules(ir, Settings())
+    findings = lint_ir(ir, Settings())
     options = ProbeOptions(mode="on", budget="6steps", seeds=1, cache_dir=tmp_path)
     calls = []
 

@@ -13,7 +13,7 @@ ray = pytest.importorskip("ray")
 psutil = pytest.importorskip("psutil")
 
 from lrcn_advisor.config import Settings  # noqa: E402
-from lrcn_advisor.engine import run_rules  # noqa: E402
+from lrcn_advisor.pipeline import lint_ir  # noqa: E402
 from lrcn_advisor.probes import ProbeOptions, run_probes  # noqa: E402
 from test_probes import ir_of, lrcn  # noqa: E402
 
@@ -31,7 +31,7 @@ def cluster():
 @pytest.fixture(scope="module")
 def model():
     ir = ir_of(lrcn(pool=4, rate=0.8, convs=(8,)))
-    return ir, run_rules(ir, Settings())
+    return ir, lint_ir(ir, Settings())
 
 
 def options(cache, executor, seeds=2):

@@ -11,9 +11,10 @@ from click.testing import CliRunner
 from conftest import run_cli
 from lrcn_advisor.cli import main
 from lrcn_advisor.config import Settings, Suppression, parse_settings
-from lrcn_advisor.engine import run_rules
+from lrcn_advisor.pipeline import lint_ir, recounter
+from lrcn_advisor.rules.engine import run_rules
 from lrcn_advisor.errors import ConfigError
-from lrcn_advisor.load import load_model
+from lrcn_advisor.pipeline import analyse_path
 from lrcn_advisor.pipeline import analyse_file
 from lrcn_advisor.rules import REGISTRY, all_rules
 
@@ -49,7 +50,7 @@ def test_labelled_set_precision_and_recall_are_one(rule_cases_dir):
 def test_every_rule_is_fully_documented():
     for rule in all_rules():
         assert rule.id[:3].isalpha() and rule.id[3:].isdigit(), rule.id
-        assert rule.block in ("conv", "pooling", "dropout", "lstm", "model")
+        assert rule.section in ("conv", "pooling", "dropout", "lstm", "model")
         assert rule.severity in ("error", "warning", "info")
         for field in ("name", "title", "guide", "rationale", "fix", "example"):
             assert len(getattr(rule, field)) > 10 or field == "name", (rule.id, field)
@@ -97,9 +98,9 @@ def test_classic_lrcn_collapse_and_the_cost_of_the_fix(corpus_dir):
 
 
 def test_cost_effect_is_a_recount_of_the_edited_model(corpus_dir):
-    ir = load_model(corpus_dir / "classic_lrcn.h5")
-    finding = next(f for f in run_rules(ir, Settings()) if f.rule == "POL001")
-    fixed = load_model(corpus_dir / "classic_lrcn.h5")
+    ir = analyse_path(corpus_dir / "classic_lrcn.h5")
+    finding = next(f for f in lint_ir(ir, Settings()) if f.rule == "POL001")
+    fixed = analyse_path(corpus_dir / "classic_lrcn.h5")
     from lrcn_advisor.analyze import reanalyse
     after = reanalyse(fixed, finding.edit(fixed.graph))
     assert (finding.cost.params_after, finding.cost.macs_after) == (after.params, after.macs)
@@ -112,25 +113,27 @@ def _settings(table):
 
 
 def test_config_select_ignore_severity_thresholds(corpus_dir):
-    ir = load_model(corpus_dir / "lrcn_overpooled.keras")
-    everything = {f.rule for f in run_rules(ir, Settings())}
+    ir = analyse_path(corpus_dir / "lrcn_overpooled.keras")
+    everything = {f.rule for f in lint_ir(ir, Settings())}
     assert {"POL001", "DRP001"} <= everything
-    assert {f.rule for f in run_rules(ir, _settings({"select": ["POL"]}))} == {"POL001"}
-    assert "DRP001" not in {f.rule for f in run_rules(ir, _settings({"ignore": ["DRP001"]}))}
-    raised = run_rules(ir, _settings({"severity": {"POL001": "error"}}))
+    assert {f.rule for f in lint_ir(ir, _settings({"select": ["POL"]}))} == {"POL001"}
+    assert "DRP001" not in {f.rule for f in lint_ir(ir, _settings({"ignore": ["DRP001"]}))}
+    raised = lint_ir(ir, _settings({"severity": {"POL001": "error"}}))
     assert next(f for f in raised if f.rule == "POL001").severity == "error"
-    relaxed = run_rules(ir, _settings({"rules": {"DRP001": {"max_rate": 0.9}}}))
+    relaxed = lint_ir(ir, _settings({"rules": {"DRP001": {"max_rate": 0.9}}}))
     assert "DRP001" not in {f.rule for f in relaxed}
 
 
 def test_suppression_needs_a_reason_and_expires(corpus_dir):
-    ir = load_model(corpus_dir / "lrcn_overpooled.keras")
-    layer = next(f for f in run_rules(ir, Settings()) if f.rule == "POL001").layers[0]
+    ir = analyse_path(corpus_dir / "lrcn_overpooled.keras")
+    layer = next(f for f in lint_ir(ir, Settings()) if f.rule == "POL001").layers[0]
     live = Settings(suppress=[Suppression("POL001", layer, "accepted for the demo", dt.date(2999, 1, 1))])
-    assert next(f for f in run_rules(ir, live) if f.rule == "POL001").suppressed == "accepted for the demo"
+    assert next(f for f in lint_ir(ir, live) if f.rule == "POL001").suppressed == "accepted for the demo"
     stale = Settings(suppress=[Suppression("POL001", layer, "old", dt.date(2000, 1, 1))])
-    assert not next(f for f in run_rules(ir, stale) if f.rule == "POL001").suppressed
-    assert any("expired" in w for w in ir.warnings)
+    report = run_rules(ir, stale, recounter(ir))
+    assert not next(f for f in report.findings if f.rule == "POL001").suppressed
+    assert any("expired" in w for w in report.warnings)
+    assert not any("expired" in w for w in ir.warnings)  # the rule stage never writes into the IR
     with pytest.raises(ConfigError, match="reason"):
         _settings({"suppress": [{"rule": "POL001", "layer": layer}]})
 

@@ -8,7 +8,7 @@ import time
 import pytest
 
 from conftest import run_cli, run_script
-from lrcn_advisor.load import load_model
+from lrcn_advisor.pipeline import analyse_path
 
 FORMATS = (".h5", ".keras", ".json")
 
@@ -39,7 +39,7 @@ def test_corpus_is_large_and_varied(expected):
 @pytest.mark.parametrize("suffix", FORMATS)
 def test_every_layer_matches_keras(corpus_dir, expected, suffix):
     for name, truth in expected.items():
-        ir = load_model(corpus_dir / f"{name}{suffix}")
+        ir = analyse_path(corpus_dir / f"{name}{suffix}")
         assert [layer.name for layer in ir.layers] == [r["name"] for r in truth["layers"]] \
             or {layer.name for layer in ir.layers} == {r["name"] for r in truth["layers"]}, name
         layers = _records(ir.layers)
@@ -60,7 +60,7 @@ def test_nested_backbone_layers_match_keras(corpus_dir, expected):
     for name, truth in expected.items():
         if not truth["nested"]:
             continue
-        ir = load_model(corpus_dir / f"{name}.keras")
+        ir = analyse_path(corpus_dir / f"{name}.keras")
         for outer, records in truth["nested"].items():
             children = _records(ir.layer(outer).children)
             for record in records:
@@ -77,7 +77,7 @@ def test_keras2_legacy_h5_files(tmp_path_factory):
     truth = json.loads((out / "expected.json").read_text())
     assert len(truth) >= 4
     for name, model in truth.items():
-        ir = load_model(out / f"{name}.h5")
+        ir = analyse_path(out / f"{name}.h5")
         assert ir.keras_version.startswith("2."), ir.keras_version
         layers = _records(ir.layers)
         for record in model["layers"]:
@@ -97,7 +97,7 @@ def _worked_example(shared_dir):
 
 def test_classic_lrcn_matches_the_cost_model_worked_example(corpus_dir, shared_dir):
     rows = _worked_example(shared_dir)
-    ir = load_model(corpus_dir / "classic_lrcn.h5")
+    ir = analyse_path(corpus_dir / "classic_lrcn.h5")
     costly = [layer for layer in ir.layers if layer.params or layer.macs]
     assert [(layer.params, layer.macs) for layer in costly] == [(p, m) for label, p, m in rows if label != "total"]
     total = next(row for row in rows if row[0] == "total")
@@ -105,11 +105,11 @@ def test_classic_lrcn_matches_the_cost_model_worked_example(corpus_dir, shared_d
 
 
 def test_unknown_time_length_is_reported_not_treated_as_one(corpus_dir):
-    ir = load_model(corpus_dir / "lrcn_separable_gru.keras")
+    ir = analyse_path(corpus_dir / "lrcn_separable_gru.keras")
     assert ir.input_shapes[0][1] is None and ir.frames_source == "default" and ir.frames == 16
     assert any("None" in w and "--frames" in w for w in ir.warnings)
-    eight = load_model(corpus_dir / "lrcn_separable_gru.keras", frames=8)
-    assert eight.frames_source == "--frames" and eight.frames == 8
+    eight = analyse_path(corpus_dir / "lrcn_separable_gru.keras", frames=8)
+    assert eight.frames_source == "option" and eight.frames == 8
     per_step = [(a.macs, b.macs) for a, b in zip(eight.layers, ir.layers) if a.frames]
     assert per_step and all(2 * a == b for a, b in per_step)
 
@@ -118,7 +118,7 @@ def test_frames_option_on_the_cli(corpus_dir):
     done = run_cli(corpus_dir / "lrcn_separable_gru.h5", "--format", "json", "--frames", "32", "--no-html",
                    "--probes", "off")
     data = json.loads(done.stdout)
-    assert data["model"]["frames"] == 32 and data["model"]["frames_source"] == "--frames"
+    assert data["model"]["frames"] == 32 and data["model"]["frames_source"] == "option"
     assert data["model"]["input_shape"][1] == 32
 
 
@@ -156,14 +156,14 @@ def test_table_output_names_layers_blocks_and_totals(corpus_dir):
 
 
 def test_blocks_of_the_classic_lrcn(corpus_dir):
-    ir = load_model(corpus_dir / "classic_lrcn.h5")
+    ir = analyse_path(corpus_dir / "classic_lrcn.h5")
     assert [block.id for block in ir.blocks] == ["conv1", "conv2", "conv3", "conv4", "recurrent", "head"]
     assert [len(block.layers) for block in ir.blocks[:4]] == [3, 3, 3, 3]  # conv, pool, dropout (+flatten)
 
 
 def test_backbone_is_one_block(corpus_dir):
-    ir = load_model(corpus_dir / "lrcn_mobilenetv2.keras")
-    backbone = [block for block in ir.blocks if block.kind == "backbone"]
+    ir = analyse_path(corpus_dir / "lrcn_mobilenetv2.keras")
+    backbone = [block for block in ir.blocks if block.stage == "backbone"]
     assert len(backbone) == 1 and backbone[0].params > 300_000
     assert len(ir.layer(backbone[0].layers[0]).children) > 100
 
@@ -180,6 +180,6 @@ def test_static_analysis_does_not_import_tensorflow(corpus_dir):
 
 def test_analysis_is_fast_enough_for_a_300_layer_backbone(corpus_dir):
     start = time.perf_counter()
-    ir = load_model(corpus_dir / "lrcn_inceptionv3.h5")
+    ir = analyse_path(corpus_dir / "lrcn_inceptionv3.h5")
     assert len(ir.layer(ir.blocks[0].layers[0]).children or ir.layers[0].children) > 250
     assert time.perf_counter() - start < 30  # generous: the benchmark measures the real figure

@@ -1,4 +1,4 @@
-"""Loaders: a model file -> GraphSpec -> ModelIR. Formats are recognised by content."""
+"""Loaders: a model file -> LoadedModel (the architecture as plain data). Formats are recognised by content."""
 from __future__ import annotations
 
 import glob
@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 from ..errors import InputError
-from ..ir import ModelIR
+from ..ir import LoadedModel
 
 HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 ZIP_MAGIC = b"PK\x03\x04"
@@ -90,22 +90,20 @@ def prefetch(paths: list[Path]) -> None:
             continue
 
 
-def load_model(path: str | os.PathLike, *, frames: int | None = None) -> ModelIR:
-    """Read a model file as data (never executing anything in it) and analyse it."""
-    from ..analyze import analyse
-
+def load_model(path: str | os.PathLike) -> LoadedModel:
+    """Read a model file as data, never executing anything in it."""
     path = Path(path)
     fmt = detect_format(path)
     if fmt == "onnx":
         from .onnx_loader import load_onnx
-        return load_onnx(path, frames=frames)
+        return load_onnx(path)
     from .keras_files import read_keras_config
     from .keras_config import graph_from_config
 
     config, keras_version = read_keras_config(path, fmt)
     try:
         graph = graph_from_config(config)
-        return analyse(graph, path=str(path), fmt=fmt, frames=frames, keras_version=keras_version)
+        return LoadedModel(graph=graph, path=str(path), format=fmt, keras_version=keras_version)
     except MALFORMED as error:  # a value of the wrong type somewhere in untrusted data
         raise InputError(f"{path}: malformed model config ({type(error).__name__}: "
                          f"{str(error).splitlines()[0][:120] if str(error) else 'unexpected value'})") from None

@@ -2,8 +2,11 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
+import os
+import resource
+import select
+import signal
+import time
 import zipfile
 from pathlib import Path
 
@@ -40,63 +43,122 @@ def parse_json(data: bytes, where: str):
     return value
 
 
-# The HDF5 C library can crash on damaged or hostile files, so the attribute is read in a child
-# process with bounded memory and time; a crash there becomes a clear error here.
-H5_CHILD = r"""
-import resource, sys
-resource.setrlimit(resource.RLIMIT_AS, (4 << 30, 4 << 30))
-import h5py
-try:
-    handle = h5py.File(sys.argv[1], "r")
-    raw = handle.attrs.get("model_config")
-    version = handle.attrs.get("keras_version", b"")
-except Exception as error:
-    sys.stderr.write((str(error).strip().splitlines() or [type(error).__name__])[0][:160])
-    sys.exit(3)
-if raw is None:
-    sys.exit(4)
-if isinstance(raw, str):
-    raw = raw.encode("utf-8", "surrogateescape")
-if not isinstance(raw, bytes) or len(raw) > int(sys.argv[2]):
-    sys.exit(5)
-if isinstance(version, bytes):
-    version = version.decode("utf-8", "replace")
-sys.stdout.buffer.write(str(version).encode("unicode_escape") + b"\n" + raw)
-"""
+# The HDF5 C library can crash on damaged or hostile files, so the attributes are read in a child
+# process with bounded memory and time; a crash there becomes a clear error here. The child is
+# forked after h5py is imported once, so it inherits the import instead of repeating it, and at most
+# one reader per core runs at a time.
 H5_TIMEOUT_S = 120
-_PENDING: dict[str, subprocess.Popen] = {}
+H5_MEMORY_LIMIT = 4 << 30
+_PENDING: dict[str, "_Reader"] = {}
+_QUEUED: list[str] = []
+
+
+class _Reader:
+    """One forked child reading one HDF5 file's architecture into a pipe."""
+
+    def __init__(self, path: str):
+        import h5py  # noqa: F401  (imported once in the parent; every forked reader inherits it)
+
+        read_end, write_end = os.pipe()
+        self.pid = os.fork()
+        if self.pid == 0:  # the child: never returns
+            os.close(read_end)
+            _child_main(path, write_end)
+        os.close(write_end)
+        self.fd, self.started = read_end, time.monotonic()
+
+    def finish(self) -> tuple[int, bytes]:
+        """(exit code or -signal, everything the child wrote); kills it past the timeout."""
+        chunks: list[bytes] = []
+        deadline = self.started + H5_TIMEOUT_S
+        try:
+            while True:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or not select.select([self.fd], [], [], remaining)[0]:
+                    os.kill(self.pid, signal.SIGKILL)
+                    os.waitpid(self.pid, 0)
+                    return -1, b""
+                chunk = os.read(self.fd, 1 << 20)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+        finally:
+            os.close(self.fd)
+        _, status = os.waitpid(self.pid, 0)
+        code = os.waitstatus_to_exitcode(status)
+        return (code if code >= 0 else 128 - code), b"".join(chunks)
+
+
+def _child_main(path: str, fd: int) -> None:
+    code = 70
+    try:
+        resource.setrlimit(resource.RLIMIT_AS, (H5_MEMORY_LIMIT, H5_MEMORY_LIMIT))
+        code, payload = _read_h5_attributes(path)
+        with os.fdopen(fd, "wb") as stream:
+            stream.write(payload)
+    except BaseException:  # noqa: BLE001  (the child reports by exit code only)
+        pass
+    finally:
+        os._exit(code)
+
+
+def _read_h5_attributes(path: str) -> tuple[int, bytes]:
+    """(exit code, payload): 0 with b"version\nconfig", 3 unreadable, 4 no model_config, 5 too big."""
+    import h5py
+
+    try:
+        handle = h5py.File(path, "r")
+        raw = handle.attrs.get("model_config")
+        version = handle.attrs.get("keras_version", b"")
+    except Exception as error:  # noqa: BLE001  (any failure of the library on this file)
+        return 3, (str(error).strip().splitlines() or [type(error).__name__])[0][:160].encode("utf-8", "replace")
+    if raw is None:
+        return 4, b""
+    if isinstance(raw, str):
+        raw = raw.encode("utf-8", "surrogateescape")
+    if not isinstance(raw, bytes) or len(raw) > MAX_CONFIG_BYTES:
+        return 5, b""
+    if isinstance(version, bytes):
+        version = version.decode("utf-8", "replace")
+    return 0, str(version).encode("unicode_escape") + b"\n" + raw
 
 
 def prefetch_h5(path: Path) -> None:
-    """Start reading an HDF5 file's architecture in the background (the CLI overlaps its imports)."""
+    """Start reading an HDF5 file's architecture in the background (the CLI overlaps its imports);
+    past one reader per core, the file waits for a free one."""
     key = str(path)
-    if key not in _PENDING:
-        _PENDING[key] = subprocess.Popen([sys.executable, "-I", "-c", H5_CHILD, key, str(MAX_CONFIG_BYTES)],
-                                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    if key in _PENDING or key in _QUEUED:
+        return
+    if len(_PENDING) < (os.cpu_count() or 1):
+        _PENDING[key] = _Reader(key)
+    else:
+        _QUEUED.append(key)
 
 
 def _from_h5(path: Path) -> tuple[dict, str]:
-    prefetch_h5(path)
-    child = _PENDING.pop(str(path))
-    try:
-        stdout, stderr = child.communicate(timeout=H5_TIMEOUT_S)
-    except subprocess.TimeoutExpired:
-        child.kill()
-        child.communicate()
-        raise InputError(f"{path}: reading the HDF5 file took over {H5_TIMEOUT_S} s; it may be hostile") from None
-    done = subprocess.CompletedProcess(child.args, child.returncode, stdout, stderr)
-    reason = done.stderr.decode("utf-8", "replace").strip()
-    if done.returncode == 3:
+    key = str(path)
+    if key in _QUEUED:
+        _QUEUED.remove(key)
+    if key not in _PENDING:
+        _PENDING[key] = _Reader(key)
+    code, output = _PENDING.pop(key).finish()
+    while _QUEUED and len(_PENDING) < (os.cpu_count() or 1):
+        waiting = _QUEUED.pop(0)
+        _PENDING[waiting] = _Reader(waiting)
+    if code == -1:
+        raise InputError(f"{path}: reading the HDF5 file took over {H5_TIMEOUT_S} s; it may be hostile")
+    reason = output.decode("utf-8", "replace").strip()
+    if code == 3:
         raise InputError(f"{path}: cannot open HDF5 file ({reason}); the file may be truncated or damaged")
-    if done.returncode == 4:
+    if code == 4:
         raise InputError(f"{path}: HDF5 file has no 'model_config': not a saved Keras model "
                          "(a weights-only file? save with model.save() or pass the architecture .json)")
-    if done.returncode == 5:
+    if code == 5:
         raise InputError(f"{path}: 'model_config' is not text of at most {MAX_CONFIG_BYTES:,} bytes")
-    if done.returncode != 0:
-        raise InputError(f"{path}: the HDF5 library failed on this file (exit {done.returncode}); "
+    if code != 0:
+        raise InputError(f"{path}: the HDF5 library failed on this file (exit {code}); "
                          "it is damaged or hostile")
-    version, _, data = done.stdout.partition(b"\n")
+    version, _, data = output.partition(b"\n")
     return parse_json(data, f"{path} model_config"), version.decode("unicode_escape", "replace")
 
 

@@ -11,6 +11,7 @@ from ..ir import GraphSpec, LayerSpec, TensorRef
 from .onnx_graph import OnnxGraph
 from .onnx_groups import CHANNELS_FIRST_KINDS, Group, Grouper
 from .onnx_layers import Mapped, map_group, plan, unknown
+from lrcn_advisor.vocabulary import fmt_shape
 
 ADAPTER_SUFFIX = {"Flatten": "flatten", "Reshape": "reshape", "Lambda": "reshape"}
 
@@ -82,8 +83,8 @@ class Builder:
         if rest[len(rest) - len(item):] != item or logical == item:
             return rest
         permuted = (*rest[:len(rest) - len(item)], *logical)
-        self.notes.append(f"input {group.data!r} is channels-first {_fmt(rest)} in the file; shown channels-last "
-                          f"{_fmt(permuted)} like a Keras model")
+        self.notes.append(f"input {group.data!r} is channels-first {fmt_shape(rest)} in the file; shown channels-last "
+                          f"{fmt_shape(permuted)} like a Keras model")
         return permuted
 
     # ---- layers ------------------------------------------------------------------
@@ -106,7 +107,7 @@ class Builder:
         current = sources[0]
         td, adapters = plan(current[1][1:], mapped.need, self._items(group, mapped), mapped.mode)
         for class_name, config, wrapped in adapters:
-            note = f"stands for ONNX ops that reshape {_fmt(current[1])} to the input of {name!r}" \
+            note = f"stands for ONNX ops that reshape {fmt_shape(current[1])} to the input of {name!r}" \
                 if class_name == "Lambda" else ""
             current = self._add(group, self._unique(f"{name}_{ADAPTER_SUFFIX.get(class_name, 'pad')}"),
                                  class_name, config, [current], wrapped, None, [note] if note else [])
@@ -148,7 +149,7 @@ class Builder:
     def _add(self, group: Group, name: str, class_name: str, config: dict, inputs: list[tuple[str, tuple]],
              time_distributed: bool, params: int | None, notes: list[str], bidirectional: bool = False):
         spec = _spec(name, class_name, config, inputs, time_distributed, bidirectional)
-        spec.params_override, spec.note = params, "; ".join(notes)
+        spec.params_counted, spec.note = params, "; ".join(notes)
         shapes = [shape for _, shape in inputs]
         try:
             result, _, _ = evaluate_layer(spec, shapes, self.ctx)
@@ -173,7 +174,4 @@ def _spec(name: str, class_name: str, config: dict, inputs, time_distributed: bo
     spec.calls = [[TensorRef(source) for source, _ in inputs]]
     return spec
 
-
-def _fmt(shape: tuple) -> str:
-    return "(" + ", ".join("None" if d is None else str(d) for d in shape) + ")"
 

@@ -16,9 +16,8 @@ import onnx
 import onnx.inliner
 from google.protobuf.message import DecodeError
 
-from ..analyze import analyse
 from ..errors import InputError
-from ..ir import ModelIR
+from ..ir import LoadedModel
 from .onnx_build import Builder
 from .onnx_graph import OnnxGraph, subgraphs
 from .onnx_groups import Grouper
@@ -29,7 +28,7 @@ STRIP_ELEMENTS = 1 << 16     # larger initialisers keep only their dims (all the
 INDEX_TYPES = (onnx.TensorProto.INT64, onnx.TensorProto.INT32)
 
 
-def load_onnx(path: Path, *, frames: int | None = None) -> ModelIR:
+def load_onnx(path: Path) -> LoadedModel:
     path = Path(path)
     model = read_model(path)
     batch = fix_batch(model)
@@ -51,7 +50,7 @@ def load_onnx(path: Path, *, frames: int | None = None) -> ModelIR:
     if unrolled:
         notes.append(f"{sum(g.copies for g in unrolled):,} per-frame node copies (unrolled by the exporter) "
                      f"grouped into {len(unrolled)} layers")
-    return analyse(graph, path=str(path), fmt="onnx", frames=frames, notes=notes, dropout_visible=False)
+    return LoadedModel(graph=graph, path=str(path), format="onnx", notes=tuple(notes), dropout_visible=False)
 
 
 # ---- reading -----------------------------------------------------------------

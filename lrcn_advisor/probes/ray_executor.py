@@ -88,9 +88,9 @@ class RayExecutor:
 
 
 def _params(task: Task) -> int:
-    from ..analyze import analyse
+    from ..analyze import analyse_graph
 
     try:
-        return analyse(task.graph).params
+        return analyse_graph(task.graph).params
     except Exception:  # a variant that does not analyse still gets a whole GPU
         return SMALL_MODEL_PARAMS

@@ -128,7 +128,7 @@ def _merge(variants: list[Variant], variant: Variant) -> Variant:
 
 def conv_depth(ir: ModelIR):
     """Three or more conv blocks: drop the last one; fewer: add a 3x3 conv to the last one."""
-    blocks = [block for block in ir.blocks if block.kind == "conv"]
+    blocks = [block for block in ir.blocks if block.stage == "conv"]
     if len(blocks) >= 3:
         names = [name for name in blocks[-1].layers if ir.layer(name).kind in FRAME_LAYER_KINDS]
         description = f"remove the last conv block ({', '.join(names)})"

@@ -5,7 +5,7 @@ the runner requires, so a layer name can neither end the command nor start a new
 """
 from __future__ import annotations
 
-from lrcn_advisor.result import SEVERITY_RANK
+from lrcn_advisor.vocabulary import SEVERITY_RANK
 
 from .markdown import active
 from .text import inert

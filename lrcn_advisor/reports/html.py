@@ -16,15 +16,16 @@ from pathlib import Path
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup, escape
 
+from lrcn_advisor.vocabulary import SEVERITY_RANK, GuideSection
+
 from . import charts
 from .diagram import compact_shape, full_shape, layout
 from .text import layer_class
 
 TEMPLATES = Path(__file__).with_name("templates")
-GUIDE_BLOCKS = ("conv", "pooling", "dropout", "lstm", "model")
+GUIDE_SECTIONS = tuple(section.value for section in GuideSection)
 BLOCK_TITLES = {"conv": "Convolution", "pooling": "Pooling", "dropout": "Dropout",
                 "lstm": "Recurrent (LSTM)", "model": "Whole model"}
-SEVERITY_RANK = {"error": 3, "warning": 2, "info": 1}
 KIND_COLOURS = {
     "input": ["#64748b", "#94a3b8", "#475569"],
     "frontend": ["#0d9488", "#14b8a6"],
@@ -128,8 +129,8 @@ def context(document: dict, *, now: datetime | None = None) -> dict:
     active = [f for f in findings if f["active"]]
     hidden = [f for f in findings if not f["active"]]
     groups = []
-    for key in GUIDE_BLOCKS + tuple(sorted({f["block"] for f in active} - set(GUIDE_BLOCKS))):
-        items = [f for f in active if f["block"] == key]
+    for key in GUIDE_SECTIONS + tuple(sorted({f["section"] for f in active} - set(GUIDE_SECTIONS))):
+        items = [f for f in active if f["section"] == key]
         groups.append({"key": key, "title": BLOCK_TITLES.get(key, key), "findings": items,
                        "worst": max((f["severity"] for f in items), key=SEVERITY_RANK.get, default=None)})
     counts = document.get("counts") or {s: sum(f["severity"] == s for f in active) for s in SEVERITY_RANK}
@@ -181,11 +182,11 @@ def block_colours(blocks: list[dict]) -> dict[str, str]:
     colours: dict[str, str] = {}
     other = 0
     for block in blocks:
-        palette = KIND_COLOURS.get(block.get("kind", ""))
+        palette = KIND_COLOURS.get(block.get("stage", ""))
         if palette:
-            index = used.get(block["kind"], 0)
+            index = used.get(block["stage"], 0)
             colours[block["id"]] = palette[index % len(palette)]
-            used[block["kind"]] = index + 1
+            used[block["stage"]] = index + 1
         else:
             colours[block["id"]] = OTHER_COLOURS[other % len(OTHER_COLOURS)]
             other += 1
@@ -210,7 +211,7 @@ def _status(counts: dict, budget_failures: list) -> dict:
     return {"level": "ok", "headline": "No findings: the architecture follows the guide."}
 
 
-FINDING_DEFAULTS = {"rule": "", "name": "", "title": "", "severity": "info", "block": "model", "layers": [],
+FINDING_DEFAULTS = {"rule": "", "name": "", "title": "", "severity": "info", "section": "model", "layers": [],
                     "message": "", "fix": "", "evidence": {}, "rationale": "", "guide": "", "probe": None,
                     "edit": None, "cost": None, "fingerprint": "", "suppressed": None, "in_baseline": False}
 

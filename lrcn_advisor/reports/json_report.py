@@ -9,7 +9,7 @@ from lrcn_advisor.ir import LayerInfo
 from lrcn_advisor.result import Result
 from lrcn_advisor.rules import REGISTRY
 
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "2.0"
 CONVENTION = ("Parameters: Keras count_params() (non-trainable included; ONNX: initialiser elements, shared "
               "ones once). MACs: one fused multiply-add, one sample, the whole clip; FLOPs = 2 x MACs. "
               "Conv: output elements x kernel volume x C_in/groups; Dense: leading dims x in x units; "
@@ -28,7 +28,7 @@ def result_to_dict(result: Result) -> dict:
         rule = REGISTRY.get(finding.rule)
         findings.append({
             "rule": finding.rule, "name": finding.name, "title": rule.title if rule else "",
-            "severity": finding.severity, "block": finding.block, "layers": finding.layers,
+            "severity": finding.severity, "section": finding.section, "layers": finding.layers,
             "message": finding.message, "fix": finding.fix, "evidence": finding.evidence,
             "rationale": rule.rationale if rule else "", "guide": rule.guide if rule else "",
             "probe": rule.probe if rule else None,
@@ -48,7 +48,7 @@ def result_to_dict(result: Result) -> dict:
             "sha256": result.sha256, "keras_version": ir.keras_version or None,
         },
         "layers": [_layer(layer, total_macs, ir.frames) for layer in ir.layers],
-        "blocks": [{"id": b.id, "kind": b.kind, "label": b.label, "layers": b.layers, "params": b.params,
+        "blocks": [{"id": b.id, "stage": b.stage, "label": b.label, "layers": b.layers, "params": b.params,
                     "trainable_params": b.trainable_params, "macs": b.macs, "flops": 2 * b.macs,
                     "share_macs": _share(b.macs, total_macs)} for b in ir.blocks],
         "totals": {"params": ir.params, "trainable_params": ir.trainable_params,
@@ -57,7 +57,7 @@ def result_to_dict(result: Result) -> dict:
                    "activation_bytes": BYTES_PER_VALUE * sum(_elements(l.output_shape, ir.frames) for l in ir.layers)},
         "findings": findings,
         "counts": result.counts(),
-        "warnings": list(ir.warnings),
+        "warnings": list(result.warnings),
         "notes": list(ir.notes),
         "budget_failures": list(result.budget_failures),
         "probes": result.probes.to_dict() if result.probes is not None else None,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
-from lrcn_advisor.result import SEVERITY_RANK
+from lrcn_advisor.vocabulary import SEVERITY_RANK, FailOn
 from lrcn_advisor.rules import REGISTRY
 
 from .text import inert
@@ -20,7 +20,7 @@ def render(documents: list[dict], fail_on: str = "error", rules: list[str] | Non
     ran = sorted(REGISTRY) if rules is None else rules
     root = ET.Element("testsuites", name="lrcn-advise")
     for document in documents:
-        root.append(_suite(document, SEVERITY_RANK[fail_on], ran))
+        root.append(_suite(document, FailOn(fail_on).rank, ran))
     for key in ("tests", "failures", "errors", "skipped"):
         root.set(key, str(sum(int(suite.get(key)) for suite in root)))
     ET.indent(root)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 
-from lrcn_advisor.result import SEVERITY_RANK
+from lrcn_advisor.vocabulary import SEVERITY_RANK, FailOn
 from lrcn_advisor.rules import REGISTRY
 
 from .text import inert, macs, num, pct
@@ -29,7 +29,7 @@ def active(document: dict) -> list[dict]:
 
 def failed(documents: list[dict], fail_on: str) -> bool:
     """The gate's verdict, as the CLI decides it: a finding at or above `fail_on`, or a budget."""
-    rank = SEVERITY_RANK[fail_on]
+    rank = FailOn(fail_on).rank
     return any(SEVERITY_RANK[f["severity"]] >= rank for d in documents for f in active(d)) \
         or any(d["budget_failures"] for d in documents)
 

@@ -61,7 +61,7 @@ def _rule(rule) -> dict:
                              f"```\n{rule.example}\n```\n\n[{rule.id} documentation]({rule.help_uri})"},
         "helpUri": rule.help_uri,
         "defaultConfiguration": {"level": LEVEL[rule.severity]},
-        "properties": {"tags": ["lrcn", "architecture", rule.block], "precision": "high",
+        "properties": {"tags": ["lrcn", "architecture", rule.section.value], "precision": "high",
                        "problem.severity": PROBLEM_SEVERITY[rule.severity]},
     }
 
@@ -77,7 +77,7 @@ def _result(finding: dict, document: dict, location: dict, index: dict[str, int]
                                  for layer in finding["layers"]],
         }],
         "partialFingerprints": {FINGERPRINT: finding["fingerprint"]},
-        "properties": {"block": finding["block"], "layers": finding["layers"], "severity": finding["severity"]},
+        "properties": {"section": finding["section"], "layers": finding["layers"], "severity": finding["severity"]},
     }
 
 

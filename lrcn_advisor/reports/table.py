@@ -5,6 +5,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from lrcn_advisor.vocabulary import FrameSource
+
 from .text import delta, inert, layer_class, macs, num, pct, shape
 
 SEVERITY_STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
@@ -12,7 +14,7 @@ SEVERITY_STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
 
 def render(data: dict, console: Console, *, verbose: bool = False) -> None:
     model, totals = data["model"], data["totals"]
-    frames = f"T={model['frames']} ({model['frames_source']})" if model["frames"] else "no time axis"
+    frames = f"T={model['frames']} ({FrameSource(model['frames_source']).label})" if model["frames"] else "no time axis"
     console.print(Text(f"{inert(model['path'])}", style="bold"),
                   Text(f" {model['format']} · input {shape(model['input_shape'])} · {frames}"))
     table = Table(show_lines=False, header_style="bold", pad_edge=True)

@@ -3,6 +3,12 @@ from __future__ import annotations
 
 import re
 
+from lrcn_advisor.vocabulary import fmt_delta as delta  # noqa: F401  (the renderers' short names)
+from lrcn_advisor.vocabulary import fmt_int as num  # noqa: F401
+from lrcn_advisor.vocabulary import fmt_shape as shape  # noqa: F401
+from lrcn_advisor.vocabulary import fmt_share as pct  # noqa: F401
+from lrcn_advisor.vocabulary import fmt_si as macs  # noqa: F401
+
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 
 
@@ -11,32 +17,6 @@ def inert(text: str) -> str:
     return _CONTROL.sub(lambda m: f"\\u{ord(m.group()):04x}", str(text))
 
 
-def shape(dims) -> str:
-    return "(" + ", ".join("None" if d is None else str(d) for d in dims) + ")"
-
-
-def num(value: int) -> str:
-    return f"{value:,}"
-
-
-def macs(value: int) -> str:
-    for unit, size in (("G", 10**9), ("M", 10**6), ("K", 10**3)):
-        if value >= size:
-            return f"{value / size:.2f}{unit}"
-    return str(value)
-
-
-def pct(part: int, whole: int) -> str:
-    return f"{100 * part / whole:.1f}%" if whole else "-"
-
-
 def layer_class(layer) -> str:
     """'TimeDistributed(Conv2D)' for wrappers, the class otherwise."""
     return f"{layer['class']}({layer['inner_class']})" if layer.get("inner_class") else layer["class"]
-
-
-def delta(before: int, after: int) -> str:
-    change = after - before
-    sign = "+" if change > 0 else ""
-    ratio = f" ({sign}{100 * change / before:.0f}%)" if before else ""
-    return f"{before:,} → {after:,}{ratio}"

@@ -2,13 +2,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Mapping
 
 from lrcn_advisor.edits import Edit
 from lrcn_advisor.ir import ModelIR
-
-SEVERITIES = ("error", "warning", "info")
-BLOCKS = ("conv", "pooling", "dropout", "lstm", "model")
+from lrcn_advisor.vocabulary import GuideSection, Severity
 
 
 @dataclass(frozen=True)
@@ -16,6 +14,17 @@ class Option:
     name: str
     default: Any
     description: str
+
+
+@dataclass(frozen=True)
+class CheckContext:
+    """What a check gets (as ruff hands `&Checker` to a rule): the analysed model, the rule's
+    options, and `recount(edit)`, the edited architecture analysed under the same options (None when
+    the edit does not apply)."""
+
+    ir: ModelIR
+    options: Mapping[str, Any]
+    recount: Callable[[Edit], ModelIR | None]
 
 
 @dataclass
@@ -27,7 +36,7 @@ class Hit:
     fix: str
     evidence: dict[str, Any] = field(default_factory=dict)
     edit: Edit | None = None
-    severity: str | None = None  # a check may lower or raise its default for this hit
+    severity: Severity | None = None  # a check may lower or raise its default for this hit
 
 
 @dataclass(frozen=True)
@@ -35,15 +44,15 @@ class Rule:
     id: str
     name: str
     title: str
-    block: str
-    severity: str
+    section: GuideSection  # the guide section the rule encodes
+    severity: Severity
     guide: str          # the guide section the rule encodes
     rationale: str
     fix: str
     example: str
     options: tuple[Option, ...]
     probe: str | None
-    check: Callable[[ModelIR, dict[str, Any]], Iterable[Hit]]
+    check: Callable[[CheckContext], Iterable[Hit]]
 
     def defaults(self) -> dict[str, Any]:
         return {option.name: option.default for option in self.options}
@@ -56,13 +65,14 @@ class Rule:
 REGISTRY: dict[str, Rule] = {}
 
 
-def rule(*, id: str, name: str, title: str, block: str, severity: str, guide: str, rationale: str,
+def rule(*, id: str, name: str, title: str, section: str, severity: str, guide: str, rationale: str,
          fix: str, example: str, probe: str | None = None, options: tuple[Option, ...] = ()):
     """Register `check` as rule `id`; ids are stable and never reused."""
-    assert block in BLOCKS and severity in SEVERITIES and id not in REGISTRY, id
+    assert id not in REGISTRY, id
 
     def register(check):
-        REGISTRY[id] = Rule(id=id, name=name, title=title, block=block, severity=severity,
+        REGISTRY[id] = Rule(id=id, name=name, title=title, section=GuideSection(section),
+                            severity=Severity(severity),
                             guide=guide, rationale=" ".join(rationale.split()), fix=" ".join(fix.split()),
                             example=example.strip(), options=options, probe=probe, check=check)
         return check

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from lrcn_advisor import edits
 
-from .base import Hit, Option, rule
+from .base import CheckContext, Hit, Option, rule
 from .dropout import has_dropout
 from lrcn_advisor.ir_view import before_recurrent, feature_stack, fmt_int, fmt_macs, frame_hw, pair, pct, share, side
 
@@ -13,7 +13,7 @@ REGULARISERS = {"Dropout", "SpatialDropout2D", "SpatialDropout3D", "GaussianDrop
 
 
 @rule(id="CNV001", name="conv-dominates-compute", title="One convolution dominates compute on large frames",
-      block="conv", severity="warning", guide=GUIDE, probe="cost",
+      section="conv", severity="warning", guide=GUIDE, probe="cost",
       options=(Option("max_share", 0.5, "share of the model's MACs one convolution may take"),
                Option("min_frame_side", 112, "frames at least this big (shorter side) count as large")),
       rationale="""A convolution's cost is output pixels x kernel x input channels x filters, paid
@@ -22,7 +22,8 @@ REGULARISERS = {"Dropout", "SpatialDropout2D", "SpatialDropout3D", "GaussianDrop
       as the Conv2D layer's main drawback.""",
       fix="Give the convolution stride 2 (or pool before it), or use fewer filters at full resolution.",
       example="""TimeDistributed(Conv2D(64, 3, padding='same')) on 224x224 frames: 1.9 GMACs per frame.""")
-def conv_dominates_compute(ir, opts):
+def conv_dominates_compute(ctx: CheckContext):
+    ir, opts = ctx.ir, ctx.options
     frame = frame_hw(ir)
     if not frame or min(frame) < opts["min_frame_side"] or not ir.macs:
         return
@@ -43,7 +44,7 @@ def conv_dominates_compute(ir, opts):
 
 
 @rule(id="CNV002", name="shallow-conv-stack", title="Too few conv layers for the frame size",
-      block="conv", severity="warning", guide=GUIDE, probe="conv-depth",
+      section="conv", severity="warning", guide=GUIDE, probe="conv-depth",
       options=(Option("min_rf_fraction", 0.3, "receptive field at the flatten point, as a fraction of the frame side"),),
       rationale="""Each convolution sees a small window; only a stack of them (with pooling) builds
       features that span objects and scenes. If the receptive field where features are flattened
@@ -51,7 +52,8 @@ def conv_dominates_compute(ir, opts):
       texture, not content. The guide: Conv2D needs multiple layers to capture complex patterns.""",
       fix="Add a conv block (Conv2D 3x3 + pooling) before the features are flattened.",
       example="""One Conv2D(3x3) and MaxPooling2D(2) on 112x112 frames: each feature sees 4x4 pixels.""")
-def shallow_conv_stack(ir, opts):
+def shallow_conv_stack(ctx: CheckContext):
+    ir, opts = ctx.ir, ctx.options
     stack = feature_stack(ir)
     frame = frame_hw(ir)
     if stack.has_backbone or not stack.convs or not frame or stack.last_spatial is None:
@@ -79,7 +81,7 @@ def shallow_conv_stack(ir, opts):
 
 
 @rule(id="CNV003", name="deep-conv-unregularised", title="Deep conv stack without regularisation",
-      block="conv", severity="warning", guide=GUIDE, probe="dropout-presence",
+      section="conv", severity="warning", guide=GUIDE, probe="dropout-presence",
       options=(Option("min_conv_layers", 4, "conv stacks this deep need regularisation"),),
       rationale="""Every conv layer adds capacity; the guide warns that more Conv2D layers raise the
       overfitting risk if not regularised and need more data. A deep per-frame stack with no
@@ -87,7 +89,8 @@ def shallow_conv_stack(ir, opts):
       fix="Add BatchNormalization after the convolutions and TimeDistributed(Dropout(0.25)) after "
           "pooling, or a kernel_regularizer.",
       example="""Six TimeDistributed Conv2D layers, no BatchNormalization, Dropout or L2.""")
-def deep_conv_unregularised(ir, opts):
+def deep_conv_unregularised(ctx: CheckContext):
+    ir, opts = ctx.ir, ctx.options
     stack = feature_stack(ir)
     if len(stack.convs) < opts["min_conv_layers"] or not ir.dropout_visible:
         return
@@ -106,14 +109,15 @@ def deep_conv_unregularised(ir, opts):
 
 
 @rule(id="CNV004", name="params-exceed-data", title="Far more parameters than training clips",
-      block="conv", severity="warning", guide=GUIDE, probe="conv-depth",
+      section="conv", severity="warning", guide=GUIDE, probe="conv-depth",
       options=(Option("max_params_per_sample", 1000, "trainable parameters per training clip"),),
       rationale="""The guide's closing advice: more Conv2D layers extract deeper features but need
       more data. Trained from scratch, a model with thousands of parameters per training clip fits
       the clips rather than the actions. Only runs when --train-samples says how big the dataset is.""",
       fix="Use fewer filters or conv layers, a pretrained (frozen) backbone, or more data/augmentation.",
       example="""5M trainable parameters for 1,500 training clips: 3,333 per clip.""")
-def params_exceed_data(ir, opts):
+def params_exceed_data(ctx: CheckContext):
+    ir, opts = ctx.ir, ctx.options
     samples = opts.get("train_samples")
     if not samples:
         return

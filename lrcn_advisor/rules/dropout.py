@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from lrcn_advisor import edits
 
-from .base import Hit, Option, rule
+from .base import CheckContext, Hit, Option, rule
 from lrcn_advisor.ir_view import before_recurrent, dense_before, fmt_int, output_layers, recurrent_layers
 
 GUIDE = "3. Dropout layer (regularisation technique)"
@@ -21,7 +21,7 @@ def _rate(layer) -> float:
 
 
 @rule(id="DRP001", name="dropout-too-high", title="Dropout rate above 0.6",
-      block="dropout", severity="warning", guide=GUIDE, probe="dropout-rate",
+      section="dropout", severity="warning", guide=GUIDE, probe="dropout-rate",
       options=(Option("max_rate", 0.6, "rates above this make learning unstable"),
                Option("suggested_rate", 0.5, "the rate the fix proposes")),
       rationale="""Dropout zeroes a random fraction of activations each step. Above about 0.6 so
@@ -30,7 +30,8 @@ def _rate(layer) -> float:
       balance between generalisation and feature retention.""",
       fix="Lower the rate to 0.4-0.5 (0.1-0.3 if the dataset is large).",
       example="""TimeDistributed(Dropout(0.8)) after a conv block: four of five activations are dropped.""")
-def dropout_too_high(ir, opts):
+def dropout_too_high(ctx: CheckContext):
+    ir, opts = ctx.ir, ctx.options
     for layer in dropout_layers(ir):
         rate = _rate(layer)
         if rate > opts["max_rate"]:
@@ -48,14 +49,15 @@ def dropout_too_high(ir, opts):
 
 
 @rule(id="DRP002", name="dropout-too-low", title="Dropout rate below 0.1",
-      block="dropout", severity="info", guide=GUIDE, probe="dropout-rate",
+      section="dropout", severity="info", guide=GUIDE, probe="dropout-rate",
       options=(Option("min_rate", 0.1, "rates below this barely regularise"),
                Option("suggested_rate", 0.3, "the rate the fix proposes")),
       rationale="""A rate under 0.1 costs a layer and a little randomness but hardly regularises.
       The guide places low dropout at 0.1-0.3 (for large datasets) and the balanced range at 0.4-0.5.""",
       fix="Raise the rate to 0.2-0.3 (large datasets) or 0.4-0.5, or remove the layer.",
       example="""TimeDistributed(Dropout(0.05)).""")
-def dropout_too_low(ir, opts):
+def dropout_too_low(ctx: CheckContext):
+    ir, opts = ctx.ir, ctx.options
     for layer in dropout_layers(ir):
         rate = _rate(layer)
         if 0 < rate < opts["min_rate"]:
@@ -72,7 +74,7 @@ def has_dropout(ir) -> bool:
 
 
 @rule(id="DRP003", name="no-dropout", title="No dropout in a model with many parameters",
-      block="dropout", severity="warning", guide=GUIDE, probe="dropout-presence",
+      section="dropout", severity="warning", guide=GUIDE, probe="dropout-presence",
       options=(Option("min_params", 250_000, "models at least this large need regularisation"),
                Option("rate", 0.5, "the rate of the dropout layer the fix adds")),
       rationale="""Video datasets are small next to the parameter counts of even modest LRCNs, and
@@ -81,7 +83,8 @@ def has_dropout(ir) -> bool:
       (and without other regularisation) typically shows a wide train/validation gap.""",
       fix="Add Dropout(0.4-0.5) before the classifier and TimeDistributed(Dropout(0.25)) after conv blocks.",
       example="""Conv stack + LSTM(256) + Dense, 3M parameters, no Dropout anywhere.""")
-def no_dropout(ir, opts):
+def no_dropout(ctx: CheckContext):
+    ir, opts = ctx.ir, ctx.options
     if ir.params < opts["min_params"] or has_dropout(ir):
         return
     if not ir.dropout_visible:
@@ -100,7 +103,7 @@ def no_dropout(ir, opts):
 
 
 @rule(id="DRP004", name="dropout-before-output", title="Heavy dropout directly before the output layer",
-      block="dropout", severity="info", guide=GUIDE, probe="dropout-rate",
+      section="dropout", severity="info", guide=GUIDE, probe="dropout-rate",
       options=(Option("max_rate", 0.3, "rates above this right before the output layer are reported"),),
       rationale="""Dropout that feeds the output layer directly thins the very vector the classifier
       decides on, so the logits are noisy during training and the train/inference behaviour differs
@@ -108,7 +111,8 @@ def no_dropout(ir, opts):
       last layer; regularise earlier (after the conv blocks or between recurrent layers) instead.""",
       fix="Lower the rate to 0.2-0.3 or move the dropout before the last hidden layer.",
       example="""LSTM(64) -> Dropout(0.5) -> Dense(10, softmax).""")
-def dropout_before_output(ir, opts):
+def dropout_before_output(ctx: CheckContext):
+    ir, opts = ctx.ir, ctx.options
     by_name = {layer.name: layer for layer in ir.layers}
     for output in output_layers(ir):
         dense = dense_before(ir, output)
@@ -124,7 +128,7 @@ def dropout_before_output(ir, opts):
 
 
 @rule(id="DRP005", name="recurrent-dropout-slow", title="recurrent_dropout disables the fused cuDNN kernel",
-      block="dropout", severity="warning", guide=GUIDE, probe="recurrent-dropout",
+      section="dropout", severity="warning", guide=GUIDE, probe="recurrent-dropout",
       rationale="""Keras runs LSTM/GRU with the fused cuDNN kernel only when recurrent_dropout is 0
       (and activations are tanh/sigmoid). With recurrent_dropout the layer falls back to a step-by-step
       loop that is often several times slower on a GPU. The guide already counts dropout's cost
@@ -132,7 +136,8 @@ def dropout_before_output(ir, opts):
       fix="Set recurrent_dropout=0 and regularise with the layer's input `dropout` or a Dropout layer "
           "between recurrent layers.",
       example="""LSTM(128, recurrent_dropout=0.2).""")
-def recurrent_dropout(ir, opts):
+def recurrent_dropout(ctx: CheckContext):
+    ir, opts = ctx.ir, ctx.options
     for layer in recurrent_layers(ir):
         rate = float(layer.config.get("recurrent_dropout") or 0.0)
         if rate > 0 and layer.inner_kind_class in ("LSTM", "GRU"):

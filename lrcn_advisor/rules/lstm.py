@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from lrcn_advisor import edits
 
-from .base import Hit, Option, rule
+from .base import CheckContext, Hit, Option, rule
 from lrcn_advisor.ir_view import consumers, fmt_int, fmt_macs, pct, recurrent_input_features, recurrent_layers, share
 
 GUIDE = "4. LSTM (recurrent layer in LRCN)"
@@ -39,7 +39,7 @@ def _next_recurrent(ir, layer, by_name):
 
 
 @rule(id="LST001", name="deep-recurrent-stack", title="More than two stacked recurrent layers",
-      block="lstm", severity="warning", guide=GUIDE, probe="lstm-depth",
+      section="lstm", severity="warning", guide=GUIDE, probe="lstm-depth",
       options=(Option("max_depth", 2, "stacked recurrent layers beyond this are reported"),),
       rationale="""Each stacked LSTM multiplies the path gradients travel, through depth as well as
       time; beyond two layers, on the short clips LRCNs see, the guide's warning applies: too many
@@ -47,7 +47,8 @@ def _next_recurrent(ir, layer, by_name):
       parameters. Two layers capture the temporal structure of most action datasets.""",
       fix="Keep at most two recurrent layers; widen them instead of stacking more.",
       example="""LSTM(64, return_sequences=True) x 3 -> LSTM(64) -> Dense.""")
-def deep_recurrent_stack(ir, opts):
+def deep_recurrent_stack(ctx: CheckContext):
+    ir, opts = ctx.ir, ctx.options
     for stack in _stacks(ir):
         if len(stack) <= opts["max_depth"]:
             continue
@@ -63,7 +64,7 @@ def deep_recurrent_stack(ir, opts):
 
 
 @rule(id="LST002", name="long-sequence", title="Long sequences make the recurrent stage costly",
-      block="lstm", severity="warning", guide=GUIDE, probe="cost",
+      section="lstm", severity="warning", guide=GUIDE, probe="cost",
       options=(Option("max_frames", 64, "time steps above this are reported"),
                Option("suggested_frames", 32, "the clip length the fix proposes")),
       rationale="""Every time step pays the whole per-frame CNN and one recurrent step, and
@@ -72,7 +73,8 @@ def deep_recurrent_stack(ir, opts):
       frames are nearly redundant, so sampling fewer frames loses little.""",
       fix="Sample fewer frames per clip (e.g. every other frame) or use truncated clips.",
       example="""A 300-frame input: 300 CNN passes and 300 LSTM steps per clip.""")
-def long_sequence(ir, opts):
+def long_sequence(ctx: CheckContext):
+    ir, opts = ctx.ir, ctx.options
     layers = recurrent_layers(ir)
     if not layers or not ir.frames or ir.frames <= opts["max_frames"]:
         return
@@ -84,7 +86,7 @@ def long_sequence(ir, opts):
 
 
 @rule(id="LST003", name="recurrent-bottleneck", title="Large bottleneck between frame features and LSTM units",
-      block="lstm", severity="warning", guide=GUIDE, probe="cost",
+      section="lstm", severity="warning", guide=GUIDE, probe="cost",
       options=(Option("max_ratio", 32, "per-frame features / recurrent units above this are reported"),
                Option("min_features", 1024, "only report when the per-frame vector is at least this long")),
       rationale="""When thousands of per-frame features are squeezed straight into a few LSTM units,
@@ -93,7 +95,8 @@ def long_sequence(ir, opts):
       Dense) or more pooling does the squeezing cheaply and lets the LSTM spend its capacity on time.""",
       fix="Add a TimeDistributed(Dense) projection before the LSTM, or pool more; or widen the LSTM.",
       example="""Flatten -> 8,192 features per frame -> LSTM(32): a 256:1 squeeze.""")
-def recurrent_bottleneck(ir, opts):
+def recurrent_bottleneck(ctx: CheckContext):
+    ir, opts = ctx.ir, ctx.options
     found = recurrent_input_features(ir)
     if not found:
         return
@@ -113,14 +116,15 @@ def recurrent_bottleneck(ir, opts):
 
 
 @rule(id="LST004", name="sequences-into-dense", title="Last recurrent layer returns sequences into Flatten/Dense",
-      block="lstm", severity="warning", guide=GUIDE,
+      section="lstm", severity="warning", guide=GUIDE,
       rationale="""With return_sequences=True the last recurrent layer emits one vector per time step.
       Feeding that to Flatten makes the classifier's weights depend on frame position (and T);
       feeding it to Dense classifies every frame separately. For clip classification the last
       recurrent layer should return only its final state (or pool over time explicitly).""",
       fix="Set return_sequences=False on the last recurrent layer (or add GlobalAveragePooling1D).",
       example="""LSTM(64, return_sequences=True) -> Flatten -> Dense(10).""")
-def sequences_into_dense(ir, opts):
+def sequences_into_dense(ctx: CheckContext):
+    ir, opts = ctx.ir, ctx.options
     for stack in _stacks(ir):
         last = stack[-1]
         if not last.config.get("return_sequences") or last.inner_kind_class.startswith("ConvLSTM"):
@@ -136,14 +140,15 @@ def sequences_into_dense(ir, opts):
 
 
 @rule(id="LST005", name="non-default-recurrent-activation", title="Recurrent layer with non-tanh/sigmoid activations",
-      block="lstm", severity="warning", guide=GUIDE, probe="cost",
+      section="lstm", severity="warning", guide=GUIDE, probe="cost",
       rationale="""LSTM and GRU gates are designed around sigmoid gates and a tanh cell: relu lets the
       cell state grow without bound over long clips (exploding activations), and any change also
       rules out the fused cuDNN kernel, so training slows several-fold. The guide calls LSTMs harder
       to train than CNNs; unusual activations make that worse.""",
       fix="Use activation='tanh' and recurrent_activation='sigmoid'.",
       example="""LSTM(64, activation='relu').""")
-def non_default_activation(ir, opts):
+def non_default_activation(ctx: CheckContext):
+    ir, opts = ctx.ir, ctx.options
     for layer in recurrent_layers(ir):
         if layer.inner_kind_class not in ("LSTM", "GRU"):
             continue
@@ -159,7 +164,7 @@ def non_default_activation(ir, opts):
 
 
 @rule(id="LST006", name="consider-gru", title="LSTM cost is large: a GRU is 25% cheaper",
-      block="lstm", severity="info", guide=GUIDE, probe="cost",
+      section="lstm", severity="info", guide=GUIDE, probe="cost",
       options=(Option("min_mac_share", 0.3, "LSTM share of MACs above which the GRU is suggested"),
                Option("min_param_share", 0.75, "or LSTM share of parameters above this..."),
                Option("min_params", 100_000, "...when the LSTM layers hold at least this many parameters")),
@@ -168,7 +173,8 @@ def non_default_activation(ir, opts):
       a large part of the cost, the guide's 'LSTMs are costly' point has a cheap answer.""",
       fix="Replace the LSTM with a GRU of the same width.",
       example="""LSTM(512) holding 70% of the parameters.""")
-def consider_gru(ir, opts):
+def consider_gru(ctx: CheckContext):
+    ir, opts = ctx.ir, ctx.options
     lstms = [layer for layer in recurrent_layers(ir) if layer.inner_kind_class == "LSTM"]
     if not lstms:
         return

@@ -2,10 +2,8 @@
 from __future__ import annotations
 
 from lrcn_advisor import edits
-from lrcn_advisor.analyze import reanalyse
-from lrcn_advisor.errors import InputError
 
-from .base import Hit, Option, rule
+from .base import CheckContext, Hit, Option, rule
 from lrcn_advisor.ir_view import (feature_stack, fmt_int, frame_hw, map_hw, pair, recurrent_input_features,
                    recurrent_layers, share, pct, side)
 
@@ -26,8 +24,9 @@ def _features(ir) -> int | None:
     return found[1] if found else None
 
 
-def _shrink_plan(ir, target: int):
+def _shrink_plan(ctx: CheckContext, target: int):
     """Halve the largest pooling windows (latest first) until the final map side >= target."""
+    ir = ctx.ir
     sizes = {}
     current = ir
     for _ in range(12):
@@ -41,15 +40,14 @@ def _shrink_plan(ir, target: int):
         largest = max(pair(p.config.get("pool_size"), 2)[0] for p in candidates)
         victim = [p for p in candidates if pair(p.config.get("pool_size"), 2)[0] == largest][-1]
         sizes[victim.name] = max(1, largest // 2)
-        try:
-            current = reanalyse(ir, _pool_edit(sizes, "")(ir.graph))
-        except (InputError, KeyError, ValueError):
+        current = ctx.recount(_pool_edit(sizes, ""))
+        if current is None:
             return None
     return None
 
 
 @rule(id="POL001", name="feature-map-collapse", title="Pooling collapses the frame to a tiny feature map",
-      block="pooling", severity="warning", guide=GUIDE, probe="pooling",
+      section="pooling", severity="warning", guide=GUIDE, probe="pooling",
       options=(Option("max_side", 2, "a final per-frame map this many pixels a side or fewer is a collapse"),
                Option("target_side", 4, "the fix shrinks pooling until the map is at least this big")),
       rationale="""Pooling trades spatial detail for cost. When the per-frame map reaching the
@@ -61,7 +59,8 @@ def _shrink_plan(ir, target: int):
           "map is at least 4x4; add a projection or GlobalAveragePooling if the LSTM input grows too much.",
       example="""TimeDistributed(MaxPooling2D(4)) twice and MaxPooling2D(2) twice on 64x64 frames
 leave a 1x1 map: 64 features per frame. Pools of (2, 2) leave 4x4x64 = 1,024 features.""")
-def feature_map_collapse(ir, opts):
+def feature_map_collapse(ctx: CheckContext):
+    ir, opts = ctx.ir, ctx.options
     stack = feature_stack(ir)
     frame = frame_hw(ir)
     if not stack.final_hw or not frame or stack.last_spatial is None:
@@ -69,7 +68,7 @@ def feature_map_collapse(ir, opts):
     if max(stack.final_hw) > opts["max_side"] or min(frame) < 4 * opts["target_side"]:
         return
     before = _features(ir)
-    plan = _shrink_plan(ir, opts["target_side"])
+    plan = _shrink_plan(ctx, opts["target_side"])
     last = stack.last_spatial.name
     message = (f"pooling collapses the {side(frame)} frame to {side(stack.final_hw)} before the "
                f"{'recurrent stage' if recurrent_layers(ir) else 'head'} (total downsampling "
@@ -96,7 +95,7 @@ def feature_map_collapse(ir, opts):
 
 
 @rule(id="POL002", name="extreme-downsampling", title="Total downsampling before the recurrent stage is extreme",
-      block="pooling", severity="warning", guide=GUIDE, probe="pooling",
+      section="pooling", severity="warning", guide=GUIDE, probe="pooling",
       options=(Option("max_factor", 64, "total stride (conv strides x pooling) per side that counts as extreme"),),
       rationale="""Even when the final map is not yet 1x1, shrinking each side 64-fold or more
       discards fine detail (small objects, hands, thin edges) that action recognition often depends
@@ -105,7 +104,8 @@ def feature_map_collapse(ir, opts):
           "TimeDistributed Dense keep the LSTM input small instead.",
       example="""Five MaxPooling2D(2) plus a stride-2 convolution on 256x256 frames: 64x downsampling,
 a 4x4 map whose every cell summarises a 64x64 patch.""")
-def extreme_downsampling(ir, opts):
+def extreme_downsampling(ctx: CheckContext):
+    ir, opts = ctx.ir, ctx.options
     stack = feature_stack(ir)
     if stack.has_backbone or stack.downsampling < opts["max_factor"] or not stack.final_hw:
         return
@@ -127,14 +127,15 @@ def extreme_downsampling(ir, opts):
 
 
 @rule(id="POL003", name="pool-larger-than-input", title="Pooling window larger than its input",
-      block="pooling", severity="error", guide=GUIDE, probe="pooling",
+      section="pooling", severity="error", guide=GUIDE, probe="pooling",
       rationale="""A pooling window wider than the feature map it pools (possible with padding='same')
       pools padding, not features: the layer silently reduces the whole map to one value per channel.
       That is the extreme form of the information loss the guide warns about.""",
       fix="Make the window no larger than the map it pools, or replace the layer by GlobalMaxPooling2D "
           "if a global summary is intended.",
       example="""TimeDistributed(MaxPooling2D(8, padding='same')) on a 4x4 map.""")
-def pool_larger_than_input(ir, opts):
+def pool_larger_than_input(ctx: CheckContext):
+    ir, opts = ctx.ir, ctx.options
     for layer in ir.layers:
         if layer.kind != "pool" or layer.inner_kind_class.startswith("Global"):
             continue
@@ -153,14 +154,15 @@ def pool_larger_than_input(ir, opts):
 
 
 @rule(id="POL004", name="consecutive-pooling", title="Two pooling layers in a row",
-      block="pooling", severity="warning", guide=GUIDE,
+      section="pooling", severity="warning", guide=GUIDE,
       rationale="""Pooling a pooled map with nothing learned in between throws detail away twice
       for the cost of one bigger pool; usually it is a leftover from editing the stack. The guide's
       balance between downsampling and feature preservation is better served by a convolution
       between the two pools, or one pool of the combined size.""",
       fix="Put a convolution between the two pools, or merge them into one pooling layer.",
       example="""TimeDistributed(MaxPooling2D(2)) directly followed by TimeDistributed(MaxPooling2D(2)).""")
-def consecutive_pooling(ir, opts):
+def consecutive_pooling(ctx: CheckContext):
+    ir, opts = ctx.ir, ctx.options
     by_name = {layer.name: layer for layer in ir.layers}
     for layer in ir.layers:
         if layer.kind != "pool" or layer.inner_kind_class.startswith("Global") or len(layer.inputs) != 1:
@@ -180,7 +182,7 @@ def consecutive_pooling(ir, opts):
 
 
 @rule(id="POL005", name="too-little-pooling", title="Huge per-frame vector feeds the recurrent layer",
-      block="pooling", severity="warning", guide=GUIDE, probe="pooling",
+      section="pooling", severity="warning", guide=GUIDE, probe="pooling",
       options=(Option("min_features", 8192, "per-frame features entering the recurrent layer that count as huge"),
                Option("max_param_share", 0.5, "share of all parameters in the recurrent input weights")),
       rationale="""Too little pooling leaves a large map that Flatten turns into a very long vector
@@ -192,7 +194,8 @@ def consecutive_pooling(ir, opts):
           "the per-frame vector shrinks.",
       example="""Flatten of a 32x32x64 map gives 65,536 features per frame; LSTM(64) then needs
 16.8M input weights. One more MaxPooling2D(2) cuts that four-fold.""")
-def too_little_pooling(ir, opts):
+def too_little_pooling(ctx: CheckContext):
+    ir, opts = ctx.ir, ctx.options
     found = recurrent_input_features(ir)
     stack = feature_stack(ir)
     if not found or stack.last_spatial is None or not stack.final_hw:
