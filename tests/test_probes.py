@@ -280,7 +280,7 @@ def test_a_rules_findings_are_fixed_together_in_one_variant():
                         td(L.Flatten()), L.LSTM(8), L.Dropout(0.8, name="d2"), L.Dense(8), L.Dropout(0.8, name="d3"),
                         L.Dense(4, activation="softmax"))
     ir = ir_of(model)
-    findings = [f for f in run_rules(ir, Settings()) if f.rule == "DRP001"]
+    findings = [f for f in lint_ir(ir, Settings()) if f.rule == "DRP001"]
     assert len(findings) == 3
     variants, _ = build_variants(ir, findings)
     fixes = [v for v in variants if v.findings]
@@ -504,7 +504,7 @@ def test_suite_reports_caches_and_resumes(tmp_path, monkeypatch):
 
 def test_time_budget_bounds_the_sweep_and_steps_are_calibrated_once(tmp_path):
     ir = ir_of(lrcn(pool=4, rate=0.8, convs=(8, 8)))
-    findings = run_rules(ir, Settings())
+    findings = lint_ir(ir, Settings())
     options = ProbeOptions(mode="on", budget="40s", seeds=8, cache_dir=tmp_path)
     started = time.monotonic()
     first = run_probes(ir, findings, options).to_dict()

@@ -14,7 +14,7 @@ import pytest
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 from lrcn_advisor.config import Settings  # noqa: E402
-from lrcn_advisor.engine import run_rules  # noqa: E402
+from lrcn_advisor.pipeline import lint_ir  # noqa: E402
 from lrcn_advisor.probes import ProbeOptions, run_probes  # noqa: E402
 from lrcn_advisor.probes.calibration import false_support, train_pairs  # noqa: E402
 from lrcn_advisor.probes.kinds import BETTER_ACCURACY, FASTER, Check  # noqa: E402
@@ -50,7 +50,7 @@ def test_aa_false_support_rate_is_at_most_five_percent(aa_pairs, check):
 
 def test_known_answer_pool_collapse_is_supported_and_the_aa_control_is_not(tmp_path):
     ir = ir_of(lrcn(pool=4, rate=0.25, convs=(8, 8)))  # 16 -> 4 -> 1: the map collapses to 1x1
-    findings = run_rules(ir, Settings())
+    findings = lint_ir(ir, Settings())
     assert any(f.rule == "POL001" for f in findings)
     options = ProbeOptions(mode="on", budget="40steps", seeds=6, cache_dir=tmp_path, only=("POL001",),
                            extra=(ExtraVariant("copy", "dropout-rate"),))

@@ -9,6 +9,7 @@ cases.json maps each case to what the probes must find:
   only      the rule ids / guide questions to probe (the other findings are left out, to save time)
   extra     extra variants: {"id", "kind", "edit": null (an A/A copy) or {"layer", "config"}}
   expect    "supported", or "not-supported-or-inconclusive" (a control: never "supported")
+  expect_cpu  the expectation on a CPU where it differs (a cuDNN-only speed-up)
   check     when set, the expectation is on that metric's check inside the verdict (e.g. step_time)
 
 The full run is benchmarks/probe_cases.py (docs/probes.md); tests/test_probes_calibration.py
@@ -105,7 +106,9 @@ CASES = {
         "check": "step_time", "expect": "supported"}),
     "recurrent_dropout": (recurrent_dropout, {
         "what": "recurrent_dropout 0.3 -> 0 (speed)", "target": "DRP005", "only": ["DRP005"],
-        "expect": "supported"}),
+        "expect": "supported",
+        # the speed-up is cuDNN's fused kernel; a CPU has none, so there the known answer is: no speed-up
+        "expect_cpu": "not-supported-or-inconclusive"}),
     "control_aa_accuracy": (healthy, {
         "what": "A/A: the baseline against a copy of itself (validation accuracy)", "target": "case:copy",
         "only": ["none"], "extra": [{"id": "copy", "kind": "dropout-rate", "edit": None}],
