@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from .kinds import Check
-from .train import RunRecord, Task, run_task
+from .train import RunRecord, Task, interleaved_ratio, run_task
 from .verdict import INCONCLUSIVE, MIN_SEEDS, SUPPORTED, Plan, decide, paired_effects
 
 
@@ -31,12 +31,16 @@ class Rate:
         return self.supported / self.replications
 
 
-def train_pairs(template: Task, pairs: int) -> tuple[list[RunRecord], list[RunRecord]]:
-    """(baseline runs, copy runs) for seeds 0..pairs-1; `template` names the graph and the budget."""
+def train_pairs(template: Task, pairs: int, timed: bool = True) -> tuple[list[RunRecord], list[RunRecord]]:
+    """(baseline runs, copy runs) for seeds 0..pairs-1; `template` names the graph and the budget.
+    `timed`: time each pair interleaved, as the suite does for variants with a step-time check."""
     baseline, copy = [], []
     for seed in range(pairs):
-        baseline.append(run_task(replace(template, variant="baseline", seed=seed)))
-        copy.append(run_task(replace(template, variant="copy", seed=seed)))
+        first, second = replace(template, variant="baseline", seed=seed), replace(template, variant="copy", seed=seed)
+        baseline.append(run_task(first))
+        copy.append(run_task(second))
+        if timed and not baseline[-1].error and not copy[-1].error:
+            copy[-1].paired_step_ratio = interleaved_ratio(first, second)  # as the suite times a pair
     return baseline, copy
 
 

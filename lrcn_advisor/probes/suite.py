@@ -19,11 +19,11 @@ from .judge import STOP_BUDGET, STOP_DECIDED, STOP_MAX_SEEDS, judge, outcome, qu
 from .options import DEFAULT_BUDGET, DEFAULT_SEEDS, Budget, ProbeOptions
 from .report import ProbeReport, VariantResult
 from .runtime import ProbeUnavailable
-from .train import LossSpec, RunRecord, Task, WeightsSource, eval_steps, loss_spec, run_task
+from .train import LossSpec, RunRecord, Task, WeightsSource, eval_steps, interleaved_ratio, loss_spec, run_task
 from .variants import Variant, build_variants, graph_hash
 from .verdict import INCONCLUSIVE, MIN_SEEDS, Plan
 
-DESIGN_VERSION = 2  # paired seeds with common data order, per-arm initialisation, evaluations in the last third
+DESIGN_VERSION = 3  # paired seeds with common data order, per-arm initialisation, evaluations in the last third
 
 Progress = Callable[[int, int, str], None]  # (finished runs, planned runs, label)
 BATCH_SIZE = 16
@@ -76,6 +76,7 @@ class _Suite:
         self.deadline: float | None = None
         self.budget_text = ""
         self.walls: dict[str, list[float]] = {}   # trained (not cached) run times per variant
+        self.timed: set[str] = set()
 
     def run(self) -> ProbeReport:
         ir, opts = self.ir, self.opts
@@ -114,6 +115,9 @@ class _Suite:
                          f"({MIN_SEEDS} seeds of every variant) does not fit the budget {budget.text}")
         plan = Plan(opts.seeds)
         template = replace(template, steps=steps)
+        # variants with a step-time expectation are timed interleaved with the baseline after each pair
+        self.timed = {v.id for v in variants[1:] for q in questions(variants[0], v)
+                      if any(check.metric == "step_time" for check in q.checks)}
         runs, stops, interrupted, stop_reason = self._sequential(variants, template, identity, budget, plan,
                                                                  estimate)
         source = str(opts.data) if opts.data else "generated"
@@ -229,7 +233,19 @@ class _Suite:
         self._tick(f"seed {tasks[0].seed}: {len(pending)} runs to train"
                    + (f", {len(tasks) - len(pending)} cached" if len(pending) < len(tasks) else ""))
 
+        baselines = {task.seed: task for task in tasks if task.variant == "baseline"}
+
         def on_result(task: Task, record: RunRecord) -> None:
+            base = baselines.get(task.seed)
+            if (task.variant in self.timed and not record.error and base is not None
+                    and self.opts.executor == "local" and any(not r.error and r.seed == task.seed
+                                                                 for r in runs["baseline"])):
+                began = time.perf_counter()
+                try:
+                    record.paired_step_ratio = round(interleaved_ratio(base, task), 6)
+                except Exception as error:  # timing is a refinement: the run-level step times remain
+                    record.notes.append(f"interleaved timing failed: {type(error).__name__}")
+                record.wall_s = round(record.wall_s + time.perf_counter() - began, 3)
             if not record.error:
                 self.cache.put(task.key, record.to_dict())
             runs[task.variant].append(record)

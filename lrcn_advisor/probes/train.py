@@ -89,6 +89,7 @@ class RunRecord:
     setup_s: float = 0.0               # fixed cost: build/compile or re-initialise, the first step's trace
     train_s: float = 0.0               # the training steps
     eval_s: float = 0.0                # the evaluations
+    paired_step_ratio: float | None = None  # step time against the baseline's, timed interleaved (ABBA)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -204,6 +205,38 @@ def _order(seed: int, count: int, batch: int, steps: int) -> list[np.ndarray]:
         order = rng.permutation(count)
         batches += [np.sort(order[i * batch:(i + 1) * batch]) for i in range(max(1, count // batch))]
     return batches[:steps]
+
+
+TIMING_ROUNDS = 4   # interleaved timing: rounds of A then B (B then A in odd rounds)
+TIMING_STEPS = 2    # steps per arm per round
+
+
+def interleaved_ratio(baseline: Task, variant: Task) -> float:
+    """The variant's step time over the baseline's, both models stepped in alternation (ABBA) in
+    this process right after their runs: other load on the machine slows both alike, so the ratio
+    is far steadier than one of two run medians taken minutes apart. Each round's ratio is the two
+    arms' summed step times; the median over rounds is returned."""
+    keras = runtime.import_keras(baseline.backend)
+    arms = []
+    for task in (baseline, variant):
+        shape = task.graph.input_shapes[task.graph.inputs[0].layer]
+        data = load_dataset(task.data, shape[1] if len(shape) >= 3 else None)
+        slot, _ = _POOL.get(keras, task)
+        y = _targets(data.y_train, task.loss)
+        index = _order(task.seed, len(y), min(task.batch_size, len(y)), 1)[0]
+        slot.model.train_on_batch(data.x_train[index], y[index])  # warm
+        arms.append((slot, data.x_train[index], y[index]))
+    ratios = []
+    for round_ in range(TIMING_ROUNDS):
+        spent = [0.0, 0.0]
+        for arm in ((0, 1) if round_ % 2 == 0 else (1, 0)):
+            slot, x, y = arms[arm]
+            for _ in range(TIMING_STEPS):
+                began = time.perf_counter()
+                slot.model.train_on_batch(x, y)
+                spent[arm] += time.perf_counter() - began
+        ratios.append(spent[1] / spent[0])
+    return statistics.median(ratios)
 
 
 class _Slot:

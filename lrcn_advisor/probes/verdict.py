@@ -191,11 +191,15 @@ def run_metric(run: RunRecord, metric: str) -> float | None:
 
 def paired_effects(baseline: list[RunRecord], variant: list[RunRecord], metric: str,
                    seeds: set[int] | None = None) -> list[float]:
-    """Per-seed effect of the variant: a difference, or a relative change for step_time."""
+    """Per-seed effect of the variant: a difference, or a relative change for step_time (from the
+    interleaved timing of the pair where there is one, else from the two runs' step times)."""
     base = {run.seed: run_metric(run, metric) for run in baseline if not run.error}
     effects = []
     for run in sorted(variant, key=lambda r: r.seed):
         if seeds is not None and run.seed not in seeds:
+            continue
+        if metric == "step_time" and run.paired_step_ratio is not None and run.seed in base and not run.error:
+            effects.append(run.paired_step_ratio - 1)  # timed interleaved with the baseline of the pair
             continue
         before, after = base.get(run.seed), None if run.error else run_metric(run, metric)
         if before is None or after is None or (metric == "step_time" and before <= 0):
