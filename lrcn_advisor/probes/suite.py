@@ -288,19 +288,22 @@ class _Suite:
                       "setup_s": 1.0 + record.setup_s / MIN_SEEDS}
             self.cache.put(key, stored)
         step, evaluation = stored["step_time_s"], stored["eval_s"]
-        evals = len(eval_steps(MAX_STEPS[kind]))
         dropped: list[Variant] = []
         while True:
             arms = len(variants) - len(dropped)
             left = max(0.0, self.deadline - time.monotonic()) if self.deadline else budget.seconds
-            share = FIRST_ROUNDS_SHARE * left / (arms * MIN_SEEDS) - evals * evaluation - stored["setup_s"]
-            steps = min(MAX_STEPS[kind], int(share / step)) if share > 0 else 0
+            share = FIRST_ROUNDS_SHARE * left / (arms * MIN_SEEDS) - stored["setup_s"]
+            steps = 0
+            for evals in (3, 1):  # three evaluations when the run is long enough, else one
+                steps = min(MAX_STEPS[kind], int((share - evals * evaluation) / step)) if share > 0 else 0
+                if len(eval_steps(max(steps, 1))) == evals:
+                    break
             guide_only = [v for v in variants[1:] if not v.findings and v.kind is None and v not in dropped]
             if steps >= MIN_STEPS or not guide_only:
                 break
             dropped.append(guide_only[-1])
         steps = max(MIN_STEPS, steps)
-        estimate = steps * step + evals * evaluation + stored["setup_s"]
+        estimate = steps * step + len(eval_steps(steps)) * evaluation + stored["setup_s"]
         return steps, estimate, dropped
 
     def _check_model(self) -> None:
