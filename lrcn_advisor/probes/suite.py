@@ -77,6 +77,8 @@ class _Suite:
         self.budget_text = ""
         self.walls: dict[str, list[float]] = {}   # trained (not cached) run times per variant
         self.timed: set[str] = set()
+        self.macs: dict[str, int] = {}
+        self.compile_s = 0.0
 
     def run(self) -> ProbeReport:
         ir, opts = self.ir, self.opts
@@ -115,6 +117,7 @@ class _Suite:
                          f"({MIN_SEEDS} seeds of every variant) does not fit the budget {budget.text}")
         plan = Plan(opts.seeds)
         template = replace(template, steps=steps)
+        self.macs = {v.id: v.ir.macs for v in variants}
         # variants with a step-time expectation are timed interleaved with the baseline after each pair
         self.timed = {v.id for v in variants[1:] for q in questions(variants[0], v)
                       if any(check.metric == "step_time" for check in q.checks)}
@@ -209,13 +212,15 @@ class _Suite:
         return fitting
 
     def _run_estimate(self, variant: str) -> float:
+        """A run's expected wall time: the variant's own runs so far; before its first, the
+        baseline's scaled by the MACs ratio, plus one compile."""
         own = self.walls.get(variant)
         if own:
             return statistics.fmean(own)
-        every = [wall for walls in self.walls.values() for wall in walls]
-        if every:
-            return statistics.fmean(every)
-        return self.estimate or 0.0
+        base = self.walls.get("baseline")
+        reference = statistics.fmean(base) if base else (self.estimate or 0.0)
+        ratio = max(1.0, self.macs.get(variant, 1) / max(1, self.macs.get("baseline", 1)))
+        return reference * ratio + (self.compile_s if variant != "baseline" or not base else 0.0)
 
     def _seed_seconds(self, variants: list[Variant]) -> dict[str, float]:
         base = self._run_estimate("baseline")
@@ -285,8 +290,9 @@ class _Suite:
             # a run's fixed cost: re-initialising (about a second) plus each architecture's one compile,
             # spread over its first seeds
             stored = {"step_time_s": record.step_time_s, "eval_s": record.eval_s,
-                      "setup_s": 1.0 + record.setup_s / MIN_SEEDS}
+                      "setup_s": 1.0 + record.setup_s / MIN_SEEDS, "compile_s": record.setup_s}
             self.cache.put(key, stored)
+        self.compile_s = float(stored.get("compile_s", 0.0))
         step, evaluation = stored["step_time_s"], stored["eval_s"]
         dropped: list[Variant] = []
         while True:

@@ -212,12 +212,12 @@ def _order(seed: int, count: int, batch: int, steps: int) -> list[np.ndarray]:
 
 
 TIMING_ROUNDS = 4   # interleaved timing: rounds of A then B (B then A in odd rounds)
-TIMING_STEPS = 2    # steps per arm per round
+TIMING_STEPS = 1    # steps per arm per round
 
 
 def interleaved_ratio(baseline: Task, variant: Task) -> float:
-    """The variant's step time over the baseline's, both models stepped in alternation (ABBA) in
-    this process right after their runs: other load on the machine slows both alike, so the ratio
+    """The variant's step time over the baseline's, both (already warm) models stepped in
+    alternation (ABBA) in this process right after their runs: other load on the machine slows both alike, so the ratio
     is far steadier than one of two run medians taken minutes apart. Each round's ratio is the two
     arms' summed step times; the median over rounds is returned."""
     keras = runtime.import_keras(baseline.backend)
@@ -228,7 +228,6 @@ def interleaved_ratio(baseline: Task, variant: Task) -> float:
         slot, _ = _POOL.get(keras, task)
         y = _targets(data.y_train, task.loss)
         index = _order(task.seed, len(y), min(task.batch_size, len(y)), 1)[0]
-        slot.model.train_on_batch(data.x_train[index], y[index])  # warm
         arms.append((slot, data.x_train[index], y[index]))
     ratios = []
     for round_ in range(TIMING_ROUNDS):
