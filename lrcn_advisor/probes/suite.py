@@ -304,8 +304,10 @@ class _Suite:
                 steps = min(MAX_STEPS[kind], int((share - evals * evaluation) / step)) if share > 0 else 0
                 if len(eval_steps(max(steps, 1))) == evals:
                     break
-            guide_only = [v for v in variants[1:] if not v.findings and v.kind is None and v not in dropped]
-            if steps >= MIN_STEPS or not guide_only:
+            # guide questions go first, never one asked for by name, never the last variant
+            guide_only = [v for v in variants[1:] if not v.findings and v.kind is None and v not in dropped
+                          and f"guide:{v.question}" not in self.opts.only]
+            if steps >= MIN_STEPS or not guide_only or arms <= 2:
                 break
             dropped.append(guide_only[-1])
         steps = max(MIN_STEPS, steps)
