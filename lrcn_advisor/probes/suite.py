@@ -77,6 +77,7 @@ class _Suite:
         self.budget_text = ""
         self.walls: dict[str, list[float]] = {}   # trained (not cached) run times per variant
         self.timed: set[str] = set()
+        self.round_tasks: list[Task] = []
         self.macs: dict[str, int] = {}
         self.compile_s = 0.0
 
@@ -161,17 +162,22 @@ class _Suite:
                 break
             round_ = [baseline] + active
             tasks = [self._task(template, v, seed, identity, budget) for v in round_]
-            fitting = self._fitting(tasks)
-            if not fitting:
-                for variant in active:
-                    stops[variant.id] = STOP_BUDGET
-                why = "budget exhausted"
-                break
+            # one run at a time in this process, each checked against the budget with the latest
+            # estimates; a remote executor gets the round's runs that fit, all at once
+            self.round_tasks = tasks
+            batches = [[task] for task in tasks] if self.opts.executor == "local" else [tasks]
+            finished = 0
             try:
-                self._execute(fitting, runs)
+                for batch in batches:
+                    fitting = self._fitting(batch, round_tasks=tasks)
+                    if fitting:
+                        self._execute(fitting, runs)
+                    finished += len(fitting)
+                    if len(fitting) < len(batch):
+                        break
             except KeyboardInterrupt:
                 return runs, stops, True, "interrupted"
-            if len(fitting) < len(tasks):
+            if finished < len(tasks):
                 for variant in active:
                     stops[variant.id] = STOP_BUDGET
                 why = "budget exhausted"
@@ -197,8 +203,8 @@ class _Suite:
                        key=self.cache.key(**identity, variant=variant.key, arm=variant.id, seed=seed,
                                           steps=template.steps, design=DESIGN_VERSION))
 
-    def _fitting(self, tasks: list[Task]) -> list[Task]:
-        """The leading tasks of a round that should finish before the deadline (cached ones are free)."""
+    def _fitting(self, tasks: list[Task], round_tasks: list[Task] | None = None) -> list[Task]:
+        """The leading tasks that should finish before the deadline (cached ones are free)."""
         if self.deadline is None:
             return tasks
         left = self.deadline - time.monotonic()
@@ -235,10 +241,10 @@ class _Suite:
             else:
                 runs[task.variant].append(replace(RunRecord.from_dict(stored), cached=True))
                 self.done += 1
-        self._tick(f"seed {tasks[0].seed}: {len(pending)} runs to train"
-                   + (f", {len(tasks) - len(pending)} cached" if len(pending) < len(tasks) else ""))
+        if len(pending) < len(tasks):
+            self._tick(f"seed {tasks[0].seed}: {len(tasks) - len(pending)} cached")
 
-        baselines = {task.seed: task for task in tasks if task.variant == "baseline"}
+        baselines = {task.seed: task for task in self.round_tasks + tasks if task.variant == "baseline"}
 
         def on_result(task: Task, record: RunRecord) -> None:
             base = baselines.get(task.seed)
