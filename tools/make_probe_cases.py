@@ -73,11 +73,12 @@ def collapsed_pooling() -> keras.Model:
 
 
 def deep_lstm() -> keras.Model:
-    """Five stacked LSTMs on 4x4x16 features (LST001 keeps two)."""
+    """A light conv stage (one conv, 4x4 pooling: 8x8x4 features) under five stacked LSTM(128):
+    the recurrent stack is most of the cost, as in the models LST001 is written for (it keeps two)."""
     def body(x):
-        x = _frames(x, convs=((8, 2), (16, 4)))
+        x = _frames(x, convs=((4, 4),))
         for i in range(1, 6):
-            x = L.LSTM(64, return_sequences=i < 5, name=f"lstm{i}")(x)
+            x = L.LSTM(128, return_sequences=i < 5, name=f"lstm{i}")(x)
         return x
     return _model("lstm_deep", body)
 

@@ -211,7 +211,7 @@ def _order(seed: int, count: int, batch: int, steps: int) -> list[np.ndarray]:
     return batches[:steps]
 
 
-TIMING_ROUNDS = 4   # interleaved timing: rounds of A then B (B then A in odd rounds)
+TIMING_ROUNDS = 6   # interleaved timing: rounds of A then B (B then A in odd rounds)
 TIMING_STEPS = 1    # steps per arm per round
 
 
