@@ -269,7 +269,7 @@ def _run_probes(results, mode, data_path, budget, seeds, from_weights, trust, ex
     from .probes.suite import seeds_warning
 
     warning = seeds_warning(seeds)
-    if warning and mode != "off":
+    if warning and mode == "on":
         click.echo(f"lrcn-advise: warning: {warning}", err=True)
     for result in results:
         options = ProbeOptions(mode=mode, data=Path(data_path) if data_path else None, budget=budget, seeds=seeds,
