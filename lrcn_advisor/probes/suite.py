@@ -31,7 +31,7 @@ CALIBRATION_STEPS = 4
 MIN_STEPS = 5
 MAX_STEPS = {"gpu": 300, "cpu": 60}
 REPORT_RESERVE_S = 3.0     # left at the end of a time budget for writing the reports
-FIRST_ROUNDS_SHARE = 0.5   # the first three seeds of every arm get about this share of a time budget
+FIRST_ROUNDS_SHARE = 0.7   # the first three seeds of every arm get about this share of a time budget
 NO_GPU = ("no GPU is visible, so the training probes were skipped (they need minutes of GPU time); "
           "--probes on forces a short CPU smoke run, --probes off silences this")
 SMOKE = ("CPU smoke run: a tiny budget that shows the probes work on this model; its verdicts are "
