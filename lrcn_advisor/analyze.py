@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 import heapq
-from dataclasses import replace
+import math
+from dataclasses import dataclass, replace
 
 from . import cost
 from .blocks import assign_blocks
@@ -58,10 +59,15 @@ def _analyse_graph(graph: GraphSpec, model: LoadedModel, source: FrameSource, de
     if source == FrameSource.DEFAULT and ctx.assumed_dims:
         warnings.append(f"the time length is unknown (None) in the file; costs assume "
                         f"{frames} frames (pass --frames N to set it)")
+    uncounted = [layer.name for layer in _walk(layers) if not layer.params_exact]
     for layer in _walk(layers):
-        if layer.status != "ok":
+        if layer.status != "ok" and layer.params_exact:
             warnings.append(f"layer {layer.name!r} ({layer.inner_kind_class}) is {layer.status}: "
                             f"{layer.note}; totals leave it out")
+    if uncounted:
+        shown = ", ".join(repr(name) for name in uncounted[:4]) + (", …" if len(uncounted) > 4 else "")
+        warnings.append(f"{len(uncounted)} layer(s) after an opaque layer have no shape in the file ({shown}): "
+                        "their params and MACs are not counted, so the totals are lower bounds")
     return ModelIR(name=graph.name, path=model.path, format=model.format, graph=graph,
                    input_shapes=input_shapes, frames=frames, frames_source=source, layers=layers,
                    blocks=assign_blocks(layers), warnings=warnings, notes=list(model.notes),
@@ -84,18 +90,61 @@ def evaluate_graph(graph: GraphSpec, ctx: Context, depth: int = 0) -> tuple[list
     for name, shape in graph.input_shapes.items():
         tensors.setdefault((name, 0), [shape])
     infos: dict[str, LayerInfo] = {}
+    # tensors whose shape nothing in the file settles: (opaque origin, whether their width is known)
+    assumed: dict[tuple[str, int], tuple[str, bool]] = {}
     for index, call in _call_order(graph, tensors):
         spec = graph.layers[index]
-        shapes = [_tensor(tensors, ref, spec.name) for ref in spec.calls[call]]
+        refs = spec.calls[call]
+        shapes = [_tensor(tensors, ref, spec.name) for ref in refs]
         if not shapes:
             raise InputError(f"layer {spec.name!r} is called with no inputs")
+        upstream = [assumed[(ref.layer, ref.node)] for ref in refs if (ref.layer, ref.node) in assumed]
+        origin = upstream[0][0] if upstream else None
+        width_known = all(known for _, known in upstream)
+        hint = _shape_hint(spec, shapes, ctx, depth) if origin else None
+        if hint is not None:
+            shapes = hint.shapes
+            producer = infos.get(refs[0].layer)
+            if hint.source == "build config" and producer is not None and producer.status == "opaque":
+                producer.output_shapes = [shapes[0]]  # our own record, being built: the opaque output recovered
+                producer.note = f"code not executed; output shape {fmt_shape(shapes[0])} from the next layer's build config"
         try:
             result, kind, inner = evaluate_layer(spec, shapes, ctx, depth)
         except ShapeError as error:
-            raise InputError(f"layer {spec.name!r} ({spec.class_name}): {error}") from None
+            if origin is None:
+                raise InputError(f"layer {spec.name!r} ({spec.class_name}): {error}") from None
+            result, kind, inner = cost.unknown_cost(spec.class_name, shapes), "unknown", None
+        exact, params_exact, shape_origin = True, True, ""
+        settled = hint is not None and hint.source == "build config"
+        if origin is not None and not settled:
+            exact = False
+            if hint is not None:
+                shape_origin, width_known = hint.source, True
+            if not width_known and _params_free(spec):
+                result.note = "; ".join(filter(None, [result.note, f"shape unknown after the opaque layer `{origin}` "
+                                                      "(no parameters either way)"]))
+            elif not width_known:  # nothing settles the input width: params and MACs unknown (counted 0)
+                params_exact, shape_origin = False, "assumed"
+                result = Cost(result.output_shapes, status="unknown",
+                              note=f"input shape unknown after the opaque layer `{origin}`: params and MACs "
+                                   "not counted (totals are lower bounds)")
+            else:
+                result.note = "; ".join(filter(None, [
+                    result.note, ("input width from the saved weights; " if hint else "")
+                    + f"params exact, MACs and shape assume `{origin}` kept its input's shape"]))
+        elif settled:
+            shape_origin = hint.source
+            result.note = "; ".join(filter(None, [result.note, "input shape from the layer's build config"]))
         tensors[(spec.name, call)] = result.output_shapes
+        if result.status != "ok" and "assumed" in result.note:  # an opaque/unknown layer guessed its output
+            assumed[(spec.name, call)] = (spec.name, False)
+        elif not exact:
+            assumed[(spec.name, call)] = (origin, params_exact and _keeps_width(spec))
         if call == 0:
             infos[spec.name] = _info(spec, kind, inner, shapes, result, ctx)
+            infos[spec.name].exact = exact
+            infos[spec.name].params_exact = params_exact
+            infos[spec.name].shape_origin = shape_origin
         else:
             infos[spec.name].macs += result.macs
     for spec in graph.layers:
@@ -105,6 +154,67 @@ def evaluate_graph(graph: GraphSpec, ctx: Context, depth: int = 0) -> tuple[list
                                          [shape], 0, 0, 0)
     outputs = [_tensor(tensors, ref, "model output") for ref in graph.outputs]
     return [infos[spec.name] for spec in graph.layers if spec.name in infos], outputs
+
+
+@dataclass
+class _Hint:
+    shapes: list[Shape]
+    source: str  # "build config" | "saved weights"
+
+
+WEIGHT_INPUT_AXIS = {"Dense": (2, 0), "LSTM": (2, 0), "GRU": (2, 0), "SimpleRNN": (2, 0),
+                     "Conv1D": (3, 1), "Conv2D": (4, 2), "Conv3D": (5, 3)}  # kernel rank, input-width axis
+
+
+WIDTH_FROM_CONFIG = ("Conv", "Dense", "LSTM", "GRU", "SimpleRNN", "ConvLSTM", "Global", "Embedding")
+WIDTH_PRESERVING = ("BatchNormalization", "LayerNormalization", "Activation", "ReLU", "LeakyReLU", "ELU",
+                    "Softmax", "Dropout", "SpatialDropout", "GaussianDropout", "GaussianNoise", "AlphaDropout",
+                    "MaxPooling", "AveragePooling", "RepeatVector", "ZeroPadding", "Cropping", "UpSampling",
+                    "Masking", "Identity")
+
+
+PARAMS_FREE = ("Flatten", "Reshape", "Permute", "Activation", "ReLU", "LeakyReLU", "ELU", "Softmax", "Dropout",
+               "SpatialDropout", "GaussianDropout", "GaussianNoise", "AlphaDropout", "MaxPooling", "AveragePooling",
+               "Global", "RepeatVector", "ZeroPadding", "Cropping", "UpSampling", "Masking", "Identity", "Add",
+               "Multiply", "Concatenate", "Average", "Maximum", "Minimum", "Subtract")
+
+
+def _params_free(spec: LayerSpec) -> bool:
+    leaf = spec.wrapped if spec.wrapped is not None else spec
+    return spec.class_name != "Bidirectional" and leaf.class_name.startswith(PARAMS_FREE)
+
+
+def _keeps_width(spec: LayerSpec) -> bool:
+    """Whether the layer's output width follows from its config or its input width (not from the
+    spatial/time sizes an opaque layer may have changed)."""
+    leaf = spec.wrapped if spec.wrapped is not None else spec
+    if spec.class_name == "Bidirectional":
+        return True
+    return leaf.class_name.startswith(WIDTH_FROM_CONFIG + WIDTH_PRESERVING)
+
+
+def _shape_hint(spec: LayerSpec, shapes: list[Shape], ctx: Context, depth: int) -> _Hint | None:
+    """The true input shape of a layer fed by an opaque layer, where the file settles it: the layer's
+    build config (the whole shape), or its saved kernel (the input width; checked against the weights)."""
+    if len(shapes) != 1:
+        return None
+    if spec.build_input_shape is not None:
+        return _Hint([tuple(spec.build_input_shape)], "build config")
+    leaf = spec.wrapped if spec.wrapped is not None else spec
+    axis = WEIGHT_INPUT_AXIS.get(leaf.class_name)
+    if not spec.weight_shapes or axis is None or not shapes[0]:
+        return None
+    kernel = next((s for s in spec.weight_shapes if len(s) == axis[0]), None)
+    if kernel is None:
+        return None
+    shape = (*shapes[0][:-1], kernel[axis[1]])
+    try:
+        trial, _, _ = evaluate_layer(replace(spec, params_counted=None, note=""), [shape],
+                                     Context(frames=ctx.frames), depth)
+    except (ShapeError, InputError):
+        return None
+    saved = sum(math.prod(s) for s in spec.weight_shapes)
+    return _Hint([shape], "saved weights") if trial.params == saved else None
 
 
 def _call_order(graph: GraphSpec, tensors: dict) -> list[tuple[int, int]]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from . import __version__
+from ._version import __version__
 from .errors import ConfigError
 from .output import write_atomic
 from .result import Result

@@ -2,17 +2,17 @@
 from __future__ import annotations
 
 import os
+import shutil
 import sys
-from dataclasses import replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
 import click
 
-from . import __version__
+from ._version import __version__
 from .errors import AdvisorError, ConfigError
-from .vocabulary import FailOn, FrameSource
+from .reports import CLI_FORMATS
 
-FORMATS = ("table", "json", "github", "markdown", "sarif", "junit")
 FAIL_ON = ("error", "warning", "info", "never")
 
 
@@ -39,31 +39,6 @@ def main() -> None:
     """
 
 
-def _settings(paths, config_path, cli: dict):
-    from lrcn_advisor.rules import REGISTRY
-
-    from .config import check_fail_on, find_config, load_settings
-
-    source = Path(config_path) if config_path else find_config(Path(paths[0]) if paths else Path.cwd())
-    if config_path and not source.is_file():
-        raise ConfigError(f"{config_path}: config file not found")
-    settings = load_settings(source, REGISTRY)
-    for pattern in cli["select"] + cli["ignore"]:
-        if not any(rule_id.startswith(pattern.upper()) for rule_id in REGISTRY):
-            raise ConfigError(f"--select/--ignore: {pattern!r} matches no rule")
-    if cli["select"]:
-        settings.select = [p.upper() for p in cli["select"]]
-    settings.ignore += [p.upper() for p in cli["ignore"]]
-    overrides = {key: cli[key] for key in ("max_params", "max_macs", "frames", "train_samples")
-                 if cli.get(key) is not None}
-    if "frames" in overrides:
-        overrides["frames_source"] = FrameSource.OPTION
-    settings = replace(settings, **overrides)
-    if cli.get("fail_on"):
-        settings.fail_on = check_fail_on(cli["fail_on"], "--fail-on")
-    return settings
-
-
 def _positive_int(ctx, param, value):
     if value is None:
         return None
@@ -77,9 +52,77 @@ def _positive_int(ctx, param, value):
     return number
 
 
+def setting(default=None):
+    """A field that overrides the config's value of the same name when given (None / empty: keep it)."""
+    return field(default=default, metadata={"setting": True})
+
+
+@dataclass(frozen=True)
+class CheckOptions:
+    """Every `lrcn-advise check` option, one field each (named as the click parameter).
+
+    Adding an option: one field here and one `@click.option` on `check`; a field made with
+    `setting()` is passed to `api.apply_overrides`, on top of the config file's settings."""
+
+    paths: tuple[str, ...]
+    fmt: str = "table"
+    output: str | None = None
+    html_path: str | None = None
+    no_html: bool = False
+    json_path: str | None = None
+    sarif_path: str | None = None
+    junit_path: str | None = None
+    markdown_path: str | None = None
+    exit_zero: bool = False
+    config_path: str | None = None
+    baseline_path: str | None = None
+    write_baseline_path: str | None = None
+    verbose: bool = False
+    # settings: override the config file
+    frames: int | None = setting()
+    fail_on: str | None = setting()
+    max_params: int | None = setting()
+    max_macs: int | None = setting()
+    train_samples: int | None = setting()
+    select: tuple[str, ...] = setting(())
+    ignore: tuple[str, ...] = setting(())
+    # probes
+    probes: str = "auto"
+    data_path: str | None = None
+    probe_budget: str | None = None
+    seeds: int = 8
+    from_weights: bool = False
+    trust_model_code: bool = False
+    executor: str = "local"
+    ray_address: str | None = None
+    cache_dir: str | None = None
+    # --conventions: other counters' conventions, per-video cost, training memory (docs/conventions.md)
+    conventions: bool = False
+    clips_per_video: int = 1
+    views: int = 1
+    batch: int = 1
+    optimizer: str = "adam"
+
+    def setting_values(self) -> dict:
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.metadata.get("setting")}
+
+    def extra_outputs(self) -> dict[str, str | None]:
+        """--json/--sarif/--junit/--markdown FILE: format -> path."""
+        return {"json": self.json_path, "sarif": self.sarif_path, "junit": self.junit_path,
+                "markdown": self.markdown_path}
+
+    def probe_options(self):
+        from .probes import ProbeOptions
+        return ProbeOptions(mode=self.probes, data=Path(self.data_path) if self.data_path else None,
+                            budget=self.probe_budget, seeds=self.seeds,
+                            cache_dir=Path(self.cache_dir or ".lrcn-advise-cache"), from_weights=None,
+                            trust_model_code=self.trust_model_code, executor=self.executor,
+                            ray_address=self.ray_address)
+
+
 @main.command("check")
 @click.argument("paths", nargs=-1, required=True)
-@click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True,
+@click.option("--format", "fmt", type=click.Choice(CLI_FORMATS), default="table", show_default=True,
               help="What to print on stdout.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write the --format output to FILE.")
 @click.option("--frames", callback=_positive_int, help="Time steps per clip (sets an unknown or overrides T).")
@@ -113,13 +156,16 @@ def _positive_int(ctx, param, value):
 @click.option("--ray-address", help="Ray cluster address for --executor ray.")
 @click.option("--cache-dir", type=click.Path(file_okay=False), help="Probe cache folder (default .lrcn-advise-cache).")
 @click.option("-v", "--verbose", is_flag=True, help="Show each finding's reasoning.")
-def check(paths, fmt, output, frames, html_path, no_html, json_path, sarif_path, junit_path, markdown_path,
-          fail_on, exit_zero, select, ignore, config_path, baseline_path, write_baseline_path, max_params,
-          max_macs, train_samples, probes, data_path, probe_budget, seeds, from_weights, trust_model_code,
-          executor, ray_address, cache_dir, verbose):
+@click.option("--conventions", is_flag=True, help="What other FLOP counters report, per-video cost, training "
+              "memory and a latency floor (docs/conventions.md).")
+@click.option("--clips-per-video", default=1, callback=_positive_int, help="Clips per video for --conventions.")
+@click.option("--views", default=1, callback=_positive_int, help="Crops/views per clip for --conventions.")
+@click.option("--batch", default=1, callback=_positive_int, help="Training batch size for --conventions memory.")
+@click.option("--optimizer", type=click.Choice(["adam", "sgd"]), default="adam", show_default=True)
+def check(**values):
     """Analyse model files (paths, folders or globs) and report findings."""
-    options = dict(locals())
-    sys.exit(_guarded(lambda: _check(**options)))
+    options = CheckOptions(**values)
+    sys.exit(_guarded(lambda: run_check(options)))
 
 
 def _guarded(action) -> int:
@@ -139,101 +185,87 @@ def _guarded(action) -> int:
         return 2
 
 
-def _check(paths, fmt, output, frames, html_path, no_html, json_path, sarif_path, junit_path, markdown_path,
-           fail_on, exit_zero, select, ignore, config_path, baseline_path, write_baseline_path, max_params,
-           max_macs, train_samples, probes, data_path, probe_budget, seeds, from_weights, trust_model_code,
-           executor, ray_address, cache_dir, verbose) -> int:
+def run_check(options: CheckOptions) -> int:
+    """`lrcn-advise check`: the API's advise() per model, then one gate and the reports."""
     from .load import expand_paths, prefetch
 
-    models = expand_paths(list(paths))
+    models = expand_paths(list(options.paths))
     prefetch(models)  # HDF5 files are read by child processes while the rest of the tool imports
 
-    from lrcn_advisor.reports.json_report import result_to_dict
+    from .api import advise, apply_overrides, enabled_rules, read_config
+    from .baseline import load_baseline, write_baseline
+    from .reports import RenderContext, render
+    from .reports.json_report import result_to_dict
+    from .result import Gate
 
-    from .baseline import apply_baseline, load_baseline, write_baseline
-    from .pipeline import analyse_file
-
-    settings = _settings(paths, config_path, dict(select=list(select), ignore=list(ignore), max_params=max_params,
-                                                  max_macs=max_macs, frames=frames, train_samples=train_samples,
-                                                  fail_on=fail_on))
-    results, failed = [], False
+    start = Path(options.paths[0])
+    settings = apply_overrides(read_config(options.config_path, start), **options.setting_values())
+    baseline = load_baseline(Path(options.baseline_path)) if options.baseline_path else None
+    probe_options = options.probe_options() if options.probes != "off" else None
+    reports, failed = [], False
     for path in models:
         try:
-            results.append(analyse_file(path, settings))
+            reports.append(advise(path, config=settings, baseline=baseline, probes="off"))
         except AdvisorError as error:
             fail(str(error))
             failed = True
-    if not results:
+    if not reports:
         return 2
-    if write_baseline_path:
-        count = write_baseline(Path(write_baseline_path), results, models)
-        click.echo(f"lrcn-advise: wrote {count} finding(s) to baseline {write_baseline_path}", err=True)
+    if options.write_baseline_path:
+        count = write_baseline(Path(options.write_baseline_path), [r.result for r in reports], models)
+        click.echo(f"lrcn-advise: wrote {count} finding(s) to baseline {options.write_baseline_path}", err=True)
         return 2 if failed else 0
-    if baseline_path:
-        apply_baseline(results, load_baseline(Path(baseline_path)))
-    if probes != "off":
-        _run_probes(results, probes, data_path, probe_budget, seeds, from_weights, trust_model_code, executor,
-                    ray_address, cache_dir, fmt == "table" and not output)
+    if probe_options is not None:
+        reports = _run_probes(reports, options, probe_options)
+    results = [report.result for report in reports]
     documents = [result_to_dict(result) for result in results]
-    _emit(documents, fmt, output, models, verbose, settings)
-    extra = {"json": json_path, "sarif": sarif_path, "junit": junit_path, "markdown": markdown_path}
-    for extra_fmt, path in extra.items():
-        if path:
-            _write(Path(path), render(documents, extra_fmt, settings), models)
-    if fmt == "github" and os.environ.get("GITHUB_STEP_SUMMARY"):
-        from lrcn_advisor.reports.markdown import render_summary
-        _append_summary(Path(os.environ["GITHUB_STEP_SUMMARY"]), render_summary(documents, settings.fail_on))
-    if not no_html:
-        _write_html(documents, html_path, models)
-    if failed:
-        return 2
-    gate = any(FailOn(settings.fail_on).fails(f.severity) for r in results for f in r.active) \
-        or any(r.budget_failures for r in results)
-    return 1 if gate and not exit_zero else 0
-
-
-def render(documents: list[dict], fmt: str, settings) -> str:
-    if fmt == "json":
-        from lrcn_advisor.reports.json_report import dumps
-        return dumps(documents[0] if len(documents) == 1 else {"schema_version": documents[0]["schema_version"]
-                                                                if documents else "1.0", "models": documents})
-    if fmt == "sarif":
-        from lrcn_advisor.reports.sarif import render as sarif
-        return sarif(documents)
-    if fmt == "github":
-        from lrcn_advisor.reports.github import render as github
-        return github(documents)
-    if fmt == "junit":
-        from lrcn_advisor.reports.junit import render as junit
-        from lrcn_advisor.rules import REGISTRY
-        return junit(documents, settings.fail_on, [rule for rule in sorted(REGISTRY) if settings.enabled(rule)])
-    if fmt == "markdown":
-        from lrcn_advisor.reports.markdown import render as markdown
-        return markdown(documents, settings.fail_on)
-    raise ConfigError(f"unknown format {fmt!r}")
-
-
-def _emit(documents, fmt, output, models, verbose, settings) -> None:
-    if fmt == "table":
-        import io
-
-        from rich.console import Console
-
-        from lrcn_advisor.reports.table import render as table
-        if output:  # plain text, fixed width, for a file
-            console = Console(record=True, width=140, file=io.StringIO(), highlight=False)
-        else:
-            console = Console(width=max(120, Console().width), highlight=False, soft_wrap=False)
-        for document in documents:
-            table(document, console, verbose=verbose)
-        if output:
-            _write(Path(output), console.export_text(), models)
-        return
-    text = render(documents, fmt, settings)
-    if output:
-        _write(Path(output), text, models)
+    if options.conventions:
+        from .cost_report import conventions_section
+        for document, result in zip(documents, results):
+            document["conventions"] = conventions_section(result.ir, options.clips_per_video, options.views,
+                                                          options.batch, options.optimizer)
+    to_terminal = options.fmt == "table" and not options.output and sys.stdout.isatty()
+    context = RenderContext(gate=Gate.of(results, settings.fail_on), rules=enabled_rules(settings),
+                            docs_url=settings.docs_url or None, verbose=options.verbose,
+                            color=to_terminal and not os.environ.get("NO_COLOR"),
+                            width=140 if options.output else max(120, shutil.get_terminal_size((120, 24)).columns))
+    text = render(options.fmt, documents, context)
+    if options.output:
+        _write(Path(options.output), text, models)
     else:
         click.echo(text, nl=False)
+    if options.conventions and options.fmt == "table" and not options.output:
+        from .cost_report import text_lines
+        click.echo("\n".join(line for d in documents for line in text_lines(d["conventions"])))
+    for extra_fmt, path in options.extra_outputs().items():
+        if path:
+            _write(Path(path), render(extra_fmt, documents, context), models)
+    if options.fmt == "github" and os.environ.get("GITHUB_STEP_SUMMARY"):
+        _append_summary(Path(os.environ["GITHUB_STEP_SUMMARY"]), render("summary", documents, context))
+    if not options.no_html:
+        _write_html(documents, context, options.html_path, models)
+    if failed:
+        return 2
+    return 1 if context.gate.failed and not options.exit_zero else 0
+
+
+def _run_probes(reports, options: CheckOptions, probe_options):
+    from .api import Report, _probed
+
+    from .probes.suite import seeds_warning
+
+    interactive = options.fmt == "table" and not options.output
+    warning = seeds_warning(options.seeds)
+    if warning and options.probes == "on":
+        click.echo(f"lrcn-advise: warning: {warning}", err=True)
+    probed = []
+    for report in reports:
+        model_path = Path(report.result.ir.path)
+        # one model: its sweep's time budget counts from the start of this process
+        opts = replace(probe_options, from_weights=model_path if options.from_weights else None,
+                       budget_from_process_start=len(reports) == 1)
+        probed.append(Report(_probed(report.result, options.probes, opts, interactive), report.settings))
+    return probed
 
 
 def _write(path: Path, text: str, models) -> None:
@@ -249,36 +281,20 @@ def _append_summary(path: Path, text: str) -> None:
         raise AdvisorError(f"$GITHUB_STEP_SUMMARY {path}: cannot write ({error.strerror})") from None
 
 
-def _write_html(documents, html_path, models) -> None:
-    from lrcn_advisor.reports.html import render as html
+def _write_html(documents, context, html_path, models) -> None:
+    from .reports import render
 
     for document, model in zip(documents, models):
         if html_path and len(documents) == 1 and not str(html_path).endswith(("/", os.sep)):
             target = Path(html_path)
         else:
             target = Path(html_path or "lrcn-reports") / f"{model.name}.html"
-        _write(target, html(document), models)
+        page = render("html", [document], context)
+        if "conventions" in document:
+            from .cost_report import html_panel
+            page = page.replace("</body>", html_panel(document["conventions"]) + "</body>", 1)
+        _write(target, page, models)
         click.echo(f"lrcn-advise: HTML report: {target}", err=True)
-
-
-def _run_probes(results, mode, data_path, budget, seeds, from_weights, trust, executor, ray_address, cache_dir,
-                interactive) -> None:
-    from .probes import ProbeOptions, run_probes
-    from .progress import progress_printer
-
-    from .probes.suite import seeds_warning
-
-    warning = seeds_warning(seeds)
-    if warning and mode == "on":
-        click.echo(f"lrcn-advise: warning: {warning}", err=True)
-    for result in results:
-        options = ProbeOptions(mode=mode, data=Path(data_path) if data_path else None, budget=budget, seeds=seeds,
-                               cache_dir=Path(cache_dir or ".lrcn-advise-cache"),
-                               from_weights=Path(result.ir.path) if from_weights else None,
-                               trust_model_code=trust, executor=executor, ray_address=ray_address,
-                               model_path=Path(result.ir.path), budget_from_process_start=len(results) == 1)
-        with progress_printer(interactive) as progress:
-            result.probes = run_probes(result.ir, result.findings, options, progress=progress)
 
 
 @main.command("rules")
@@ -334,16 +350,19 @@ def explain(rule_id):
 def diff(old, new, fmt, frames, config_path, max_params_growth, max_macs_growth, fail_on):
     """Compare two versions of a model: per-block deltas, new and fixed findings."""
     def action():
+        from .api import apply_overrides, read_config
         from .diff import compare
-        from .reports.diff import render_diff
         from .pipeline import analyse_file
+        from .reports.diff import render_diff
 
-        settings = _settings([new], config_path, dict(select=[], ignore=[], frames=frames, fail_on=fail_on))
-        for key, value in (("max_params_growth", max_params_growth), ("max_macs_growth", max_macs_growth)):
-            if value is not None:
-                if value < 0:
-                    raise ConfigError(f"--{key.replace('_', '-')}: must be non-negative")
-                setattr(settings, key, value)
+        settings = apply_overrides(read_config(config_path, Path(new)), frames=frames, fail_on=fail_on)
+        for flag, value in (("--max-params-growth", max_params_growth), ("--max-macs-growth", max_macs_growth)):
+            if value is not None and value < 0:
+                raise ConfigError(f"{flag}: must be non-negative")
+        settings = replace(settings,
+                           max_params_growth=settings.max_params_growth if max_params_growth is None
+                           else max_params_growth,
+                           max_macs_growth=settings.max_macs_growth if max_macs_growth is None else max_macs_growth)
         before = analyse_file(Path(old), settings)
         after = analyse_file(Path(new), settings)
         report = compare(before, after, settings)

@@ -12,7 +12,7 @@ from .vocabulary import FrameSource
 
 FAIL_LEVELS = ("error", "warning", "info", "never")
 TOP_KEYS = {"select", "ignore", "fail-on", "max-params", "max-macs", "frames", "train-samples",
-            "severity", "rules", "suppress", "diff"}
+            "severity", "rules", "suppress", "diff", "docs-url"}
 DIFF_KEYS = {"max-params-growth", "max-macs-growth"}
 SUPPRESS_KEYS = {"rule", "layer", "reason", "expires"}
 
@@ -44,6 +44,7 @@ class Settings:
     max_params_growth: float | None = None
     max_macs_growth: float | None = None
     source: str = ""  # the config file read, if any
+    docs_url: str = ""  # where docs/rules.md is published (rule links in SARIF and Markdown); "" = no links
 
     def enabled(self, rule_id: str) -> bool:
         def hit(patterns):
@@ -158,6 +159,11 @@ def parse_settings(table: dict, where: str, known_rules: dict[str, Any], source:
         if expires is not None and (not isinstance(expires, dt.date) or isinstance(expires, dt.datetime)):
             fail(f"{key}.expires", "must be a date (YYYY-MM-DD)")
         settings.suppress.append(Suppression(rule_id.upper(), layer, reason.strip(), expires))
+    if "docs-url" in table:
+        url = table["docs-url"]
+        if not isinstance(url, str) or not url.startswith(("https://", "http://")):
+            fail("docs-url", f"must be an http(s) URL of the published docs/rules.md, got {url!r}")
+        settings.docs_url = url
     diff = table.get("diff", {})
     if not isinstance(diff, dict):
         fail("diff", "must be a table")

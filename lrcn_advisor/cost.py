@@ -201,6 +201,47 @@ handles("SeparableConv1D", "SeparableConvolution1D", kind="conv")(_separable(1))
 handles("SeparableConv2D", "SeparableConvolution2D", kind="conv")(_separable(2))
 
 
+def _transposed_length(n: int | None, k: int, s: int, d: int, padding: str, extra) -> int | None:
+    """Keras' deconv_output_length: the output size of a transposed convolution."""
+    if n is None:
+        return None
+    k = k + (k - 1) * (d - 1)
+    if extra is None:
+        if padding == "same":
+            return n * s
+        if padding == "valid":
+            return n * s + max(k - s, 0)
+        raise ShapeError(f"unknown padding {padding!r}")
+    pad = k // 2 if padding == "same" else 0
+    return (n - 1) * s + k - 2 * pad + extra
+
+
+def _transposed(rank: int) -> Handler:
+    """ConvNDTranspose: each input position spreads kernel volume x C_in x C_out products."""
+    def handler(cfg, shapes, ctx):
+        _rank_of(shapes[0], rank + 2, f"Conv{rank}DTranspose")
+        spatial, cin = _split(shapes[0], cfg)
+        if cin is None:
+            raise ShapeError("transposed convolution input has an unknown channel count")
+        kernel = _tuple(cfg.get("kernel_size"), rank, "kernel_size")
+        strides = _tuple(cfg.get("strides", 1), rank, "strides")
+        dilation = _tuple(cfg.get("dilation_rate", 1), rank, "dilation_rate")
+        extra = cfg.get("output_padding")
+        extra = _tuple(extra, rank, "output_padding") if extra is not None else (None,) * rank
+        padding = cfg.get("padding", "valid")
+        out = tuple(_transposed_length(n, k, s, d, padding, e)
+                    for n, k, s, d, e in zip(spatial, kernel, strides, dilation, extra))
+        filters = _positive(cfg, "filters")
+        per_input = math.prod(kernel) * cin * filters
+        return Cost([_join(shapes[0][0], out, filters, cfg)], params=per_input + _bias(cfg, filters),
+                    macs=ctx.volume(spatial) * per_input)
+    return handler
+
+
+for _rank in (1, 2, 3):
+    handles(f"Conv{_rank}DTranspose", f"Convolution{_rank}DTranspose", kind="conv")(_transposed(_rank))
+
+
 # ---- pooling -------------------------------------------------------------
 
 def _pool(rank: int) -> Handler:

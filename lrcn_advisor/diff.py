@@ -6,9 +6,10 @@ names, not by fingerprint, because OLD and NEW are different paths.
 """
 from __future__ import annotations
 
+from dataclasses import replace
+
 from .config import Settings
-from .result import Finding, Result
-from .vocabulary import FailOn
+from .result import Finding, Gate, Result
 
 
 def compare(before: Result, after: Result, settings: Settings) -> dict:
@@ -33,9 +34,12 @@ def compare(before: Result, after: Result, settings: Settings) -> dict:
             growth = f"{change['ratio']:+.1%}" if change["ratio"] is not None else "from 0"
             failures.append(f"{key} grew {growth} ({change['before']:,} -> {change['after']:,}), "
                             f"above the limit of {limit:.1%}")
-    gate = FailOn(settings.fail_on)
-    failures += [f"new {f['severity']} {f['rule']} {f['name']} at {', '.join(f['layers']) or 'model'}: {f['message']}"
-                 for f in added if gate.fails(f["severity"])]
+    # the gate over the new findings alone (budgets are the growth limits above)
+    new_only = [new_findings[key] for key in new_findings if key not in old_findings]
+    gate = Gate.of([replace(after, findings=new_only, budget_failures=[])], settings.fail_on)
+    where = after.display_path or after.ir.path
+    failures += [f"new {f.severity} {f.rule} {f.name} at {', '.join(f.layers) or 'model'}: {f.message}"
+                 for f in new_only if gate.fails(f.fingerprint(where))]
     return {"old": {"path": before.display_path, "name": before.ir.name},
             "new": {"path": after.display_path, "name": after.ir.name},
             "totals": totals, "blocks": blocks, "new_findings": added, "fixed_findings": fixed,

@@ -39,6 +39,8 @@ class LayerSpec:
     params_counted: int | None = None   # counted by the loader from the file's weights (ONNX initialisers);
                                         # an edit that changes the layer clears it
     note: str = ""                      # loader remark shown beside the numbers
+    build_input_shape: Shape | None = None  # the input shape the file recorded when the layer was built
+    weight_shapes: list[tuple[int, ...]] | None = None  # shapes of the layer's saved weights (never values)
 
 
 @dataclass
@@ -60,6 +62,7 @@ class LoadedModel:
     keras_version: str = ""
     notes: tuple[str, ...] = ()   # loader remarks (exporter changes etc.)
     dropout_visible: bool = True  # False for inference exports (ONNX)
+    loss: str | None = None       # the compiled loss (snake_case name) when the file records one
 
 
 @dataclass
@@ -82,6 +85,9 @@ class LayerInfo:
     status: str = "ok"         # ok | unknown | opaque (vocabulary.Status)
     block: str = ""            # id of the block (model stage) the layer belongs to
     params_delta_vs_keras: int = 0  # the file's own count minus the Keras convention (exporter changes)
+    exact: bool = True         # False when the numbers rest on a shape nothing in the file settles
+    params_exact: bool = True  # False when even the parameters are unknown (counted 0)
+    shape_origin: str = ""     # where the input shape came from after an opaque layer (build config | saved weights)
     note: str = ""
     children: list[LayerInfo] = field(default_factory=list)
 
@@ -145,6 +151,17 @@ class ModelIR:
     @property
     def flops(self) -> int:
         return 2 * self.macs
+
+    @property
+    def exact(self) -> bool:
+        """False when some layer's numbers are unknown or rest on an assumed shape: totals are then
+        lower bounds (unknown layers count 0)."""
+        return all(layer.exact for layer in self.layers)
+
+    @property
+    def params_exact(self) -> bool:
+        """False when some layer's parameters are unknown: the total is then a lower bound."""
+        return all(layer.params_exact for layer in self.layers)
 
     def layer(self, name: str) -> LayerInfo:
         for layer in self.layers:

@@ -51,6 +51,11 @@ def is_spatial_2d(layer: LayerInfo) -> bool:
     return layer.inner_kind_class.endswith("2D") and layer.kind in ("conv", "pool")
 
 
+def is_spatial(layer: LayerInfo) -> bool:
+    """A 2-D (per frame) or 3-D (space-time) convolution or pooling layer."""
+    return layer.inner_kind_class.endswith(("2D", "3D")) and layer.kind in ("conv", "pool")
+
+
 def pair(value, default=1) -> tuple[int, int]:
     if value is None:
         value = default
@@ -72,43 +77,109 @@ class Stack:
     has_backbone: bool
 
 
+def _height(value, rank: int, default=1) -> int:
+    """The height component of a kernel/stride/pool setting (index 1 of a 3-D triple)."""
+    if value is None:
+        value = default
+    if isinstance(value, int):
+        return value
+    return int(value[1] if rank == 3 and len(value) == 3 else value[0])
+
+
 def feature_stack(ir: ModelIR) -> Stack:
+    """The conv/pool stack (2-D per frame, Conv3D, or a nested backbone) ahead of the recurrent stage."""
     convs, pools, last = [], [], None
     rf, jump = 1, 1
     has_backbone = False
+    backbone_hw = None
+    frame = frame_hw(ir)
     for layer in before_recurrent(ir):
         if layer.kind == "backbone":
             has_backbone = True
+            hw = map_hw(layer) or _last_child_map(layer)
+            if hw and frame:
+                last, jump, rf = layer, max(1, frame[0] // hw[0]), frame[0]
+                backbone_hw = hw
+            continue
         if layer.inner_kind_class in FEATURE_END and last is not None:
             break
-        if not is_spatial_2d(layer) or layer.inner_kind_class.startswith("Global"):
+        if not is_spatial(layer) or layer.inner_kind_class.startswith("Global"):
             continue
         config = layer.config
+        rank = 3 if layer.inner_kind_class.endswith("3D") else 2
         if layer.kind == "conv":
-            kernel, stride = pair(config.get("kernel_size")), pair(config.get("strides"))
-            dilation = pair(config.get("dilation_rate"))
-            rf += (kernel[0] - 1) * dilation[0] * jump
+            kernel, stride = _height(config.get("kernel_size"), rank), _height(config.get("strides"), rank)
+            dilation = _height(config.get("dilation_rate"), rank)
+            rf += (kernel - 1) * dilation * jump
             convs.append(layer)
         else:
-            kernel = pair(config.get("pool_size"), 2)
-            stride = pair(config.get("strides") or kernel)
-            rf += (kernel[0] - 1) * jump
+            kernel = _height(config.get("pool_size"), rank, 2)
+            stride = _height(config.get("strides") or config.get("pool_size"), rank, 2)
+            rf += (kernel - 1) * jump
             pools.append(layer)
-        jump *= stride[0]
+        jump *= stride
         last = layer
-    final = map_hw(last) if last else None
+    final = (backbone_hw if last.kind == "backbone" else map_hw(last)) if last else None
     return Stack(convs, pools, last, final, jump, rf, has_backbone)
 
 
+def _last_child_map(layer: LayerInfo) -> tuple[int, int] | None:
+    """The last per-image 2-D map inside a nested backbone that pools it away itself (pooling='avg')."""
+    for child in reversed(layer.children):
+        shape = child.output_shape
+        if len(shape) == 4 and child.kind != "input":
+            hw = map_hw(child)
+            if hw:
+                return hw
+    return None
+
+
+def is_conv_recurrent(layer: LayerInfo) -> bool:
+    return layer.inner_kind_class.startswith("ConvLSTM")
+
+
 def recurrent_input_features(ir: ModelIR) -> tuple[LayerInfo, int] | None:
-    layers = recurrent_layers(ir)
-    if not layers:
-        return None
-    first = layers[0]
-    shape = first.input_shape
-    if first.inner_kind_class.startswith("ConvLSTM") or len(shape) != 3 or shape[2] is None:
-        return None
-    return first, shape[2]
+    """The first vector recurrent layer (after any ConvLSTM) and its per-step input width."""
+    for layer in recurrent_layers(ir):
+        if is_conv_recurrent(layer):
+            continue
+        shape = layer.input_shape
+        if len(shape) != 3 or shape[2] is None:
+            return None
+        return layer, shape[2]
+    return None
+
+
+def frame_vector_consumer(ir: ModelIR) -> tuple[LayerInfo, int] | None:
+    """Where the per-frame feature vector is first consumed: a vector recurrent layer or a
+    TimeDistributed(Dense) projection, with the vector's length."""
+    for layer in ir.layers:
+        if layer.kind == "recurrent" and is_conv_recurrent(layer):
+            continue
+        is_projection = layer.time_distributed and layer.inner_kind_class == "Dense"
+        if layer.kind != "recurrent" and not is_projection:
+            continue
+        shape = layer.input_shape
+        if len(shape) != 3 or shape[2] is None:
+            return None
+        return layer, shape[2]
+    return None
+
+
+def map_source(ir: ModelIR, layer: LayerInfo) -> tuple[LayerInfo, tuple[int, int]] | None:
+    """The last layer with a per-frame 2-D map upstream of `layer` (through flatten/reshape/dropout)."""
+    by_name = {l.name: l for l in ir.layers}
+    current = by_name.get(layer.inputs[0]) if layer.inputs else None
+    for _ in range(16):
+        if current is None:
+            return None
+        hw = map_hw(current) if len(current.output_shape) == 5 else None
+        if hw:
+            return current, hw
+        if len(current.inputs) != 1:
+            return None
+        current = by_name.get(current.inputs[0])
+    return None
 
 
 def output_layers(ir: ModelIR) -> list[LayerInfo]:

@@ -3,11 +3,11 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Iterable
 
 from .edits import Edit
 from .ir import ModelIR
-from .vocabulary import GuideSection, Severity
+from .vocabulary import FailOn, GuideSection, Severity
 
 
 @dataclass
@@ -16,10 +16,13 @@ class CostEffect:
     params_after: int
     macs_before: int
     macs_after: int
+    introduces: list[str] = field(default_factory=list)  # findings the edited model would newly get
+    saving_from: str = ""     # where the saving comes from, when not from the finding's own layers
 
-    def as_dict(self) -> dict[str, int]:
+    def as_dict(self) -> dict:
         return {"params_before": self.params_before, "params_after": self.params_after,
-                "macs_before": self.macs_before, "macs_after": self.macs_after}
+                "macs_before": self.macs_before, "macs_after": self.macs_after,
+                "introduces": list(self.introduces), "saving_from": self.saving_from}
 
 
 @dataclass
@@ -65,3 +68,42 @@ class Result:
         for finding in self.active:
             counts[finding.severity] += 1
         return counts
+
+
+@dataclass(frozen=True)
+class Gate:
+    """The pass/fail verdict of a run, computed once (`Gate.of`) and handed to every renderer.
+
+    A run fails when an active finding (not suppressed, not in the baseline) is at or above
+    `fail_on`, or when a model exceeds a parameter or MAC budget."""
+
+    fail_on: FailOn
+    failing: frozenset[str] = frozenset()  # fingerprints of the findings that fail the gate
+    reasons: tuple[str, ...] = ()          # one line per failing finding and per exceeded budget
+
+    @property
+    def failed(self) -> bool:
+        return bool(self.reasons)
+
+    @property
+    def passed(self) -> bool:
+        return not self.reasons
+
+    def fails(self, fingerprint: str) -> bool:
+        """Whether the finding with this fingerprint is one that fails the gate."""
+        return fingerprint in self.failing
+
+    @classmethod
+    def of(cls, results: Iterable[Result], fail_on: FailOn | str = FailOn.ERROR) -> Gate:
+        level = FailOn(fail_on)
+        failing: set[str] = set()
+        reasons: list[str] = []
+        for result in results:
+            where = result.display_path or result.ir.path
+            for finding in result.active:
+                if level.fails(finding.severity):
+                    failing.add(finding.fingerprint(where))
+                    reasons.append(f"{where}: {finding.severity} {finding.rule} {finding.name} "
+                                   f"[{', '.join(finding.layers) or 'model'}]: {finding.message}")
+            reasons += [f"{where}: {failure}" for failure in result.budget_failures]
+        return cls(level, frozenset(failing), tuple(reasons))

@@ -107,8 +107,7 @@ def assert_inert_markdown(text: str) -> None:
     for own in ("<!-- lrcn-advise -->", "<details><summary>Blocks</summary>", "</details>"):
         bare = bare.replace(own, "")
     assert not set("<>`&") & set(bare), bare
-    assert all(target.startswith("https://lrcn-advise.readthedocs.io/rules/")
-               for target in re.findall(r"\]\(([^)]*)\)", bare))
+    assert not re.findall(r"\]\(([^)]*)\)", bare)  # no rule links unless `docs-url` is configured
     for line in bare.splitlines():
         if line.startswith("|"):
             assert line.count("|") in (4, 6), line  # diff tables have 3 columns, reports 5

@@ -113,12 +113,13 @@ def test_sarif_is_valid_and_meets_code_scanning_requirements(repo, models, share
     assert report["version"] == "2.1.0" and len(report["runs"]) == 1
     run = report["runs"][0]
     driver = run["tool"]["driver"]
-    assert driver["name"] == "lrcn-advise" and driver["version"] and driver["informationUri"].startswith("https://")
+    assert driver["name"] == "lrcn-advise" and driver["version"] and "informationUri" not in driver  # unpublished
     assert len(driver["rules"]) == len(REGISTRY)
     for rule in driver["rules"]:
         assert re.fullmatch(r"[A-Z]{3}\d{3}", rule["id"]) and rule["name"]
         assert rule["shortDescription"]["text"] and rule["fullDescription"]["text"]
-        assert rule["help"]["text"] and rule["help"]["markdown"] and rule["helpUri"].startswith("https://")
+        assert rule["help"]["text"] and rule["help"]["markdown"] and "helpUri" not in rule
+        assert f"docs/rules.md#{rule['id'].lower()}" in rule["help"]["markdown"]
         assert rule["defaultConfiguration"]["level"] in ("error", "warning", "note")
         assert rule["properties"]["tags"] and rule["properties"]["precision"] in ("very-high", "high", "medium", "low")
         assert rule["properties"]["problem.severity"] in ("error", "warning", "recommendation")
@@ -208,6 +209,22 @@ def test_markdown_comment(repo, models):
     assert "(fail-on: never)" in text and "<details><summary>Blocks</summary>" in text
     assert "### models/hostile\\.h5" in text and "No findings." in text
     assert_inert_markdown(text)
+
+
+def test_rule_links_only_where_the_docs_are_published(repo, models):
+    """No link to an unpublished site: SARIF helpUri and Markdown rule links come from `docs-url`."""
+    url = "https://example.org/lrcn-advise/blob/main/docs/rules.md"
+    write_config(repo, f'docs-url = "{url}"\n')
+    result = check(repo, place(repo, models, "hostile"), "--sarif", "out.sarif", "--markdown", "c.md",
+                   "--fail-on", "never")
+    assert result.returncode == 0, result.stderr
+    driver = json.loads((repo / "out.sarif").read_text(encoding="utf-8"))["runs"][0]["tool"]["driver"]
+    assert driver["informationUri"] == url
+    assert all(rule["helpUri"] == f"{url}#{rule['id'].lower()}" for rule in driver["rules"])
+    assert f"({url}#mdl002)" in (repo / "c.md").read_text(encoding="utf-8")
+    write_config(repo, 'docs-url = "docs/rules.md"\n')
+    refused = check(repo, place(repo, models, "hostile"))
+    assert refused.returncode == 2 and "docs-url: must be an http(s) URL" in refused.stderr
 
 
 # --------------------------------------------------------------------------- JUnit

@@ -408,3 +408,124 @@ def test_fix_cost_on_onnx_keeps_the_exporter_difference(onnx_models):
     dense = features * width + width
     new_lstm = 4 * units * (width + units) + 8 * units
     assert finding.cost.params_after == ir.params - lstm.params + dense + new_lstm
+
+
+# ---- exporter differences, machine-readable; more layer kinds; the bundled examples ----------
+
+LAYER_MODELS = [name if weights == "random" else f"{name}_fresh" for name, weights in make_onnx.layer_model_names()]
+
+
+@pytest.fixture(scope="session")
+def layer_models(tmp_path_factory) -> tuple[Path, dict]:
+    """tools/make_onnx.py --layers: ConvLSTM2D, LSTM(unroll=True), ConvTranspose, UpSampling (Tile and
+    Resize), Conv+BatchNorm outside TimeDistributed and the bundled examples, through tf2onnx."""
+    out = tmp_path_factory.getbasetemp() / "onnx_layers"
+    if not (out / "layers.json").exists():
+        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+        done = subprocess.run([sys.executable, str(ROOT / "tools" / "make_onnx.py"), "--out", str(out), "--layers"],
+                              capture_output=True, text=True, timeout=1800, env=env)
+        assert done.returncode == 0, f"make_onnx.py --layers failed:\n{done.stdout[-2000:]}\n{done.stderr[-4000:]}"
+    return out, {entry["name"]: entry for entry in json.loads((out / "layers.json").read_text())}
+
+
+def keras_count(onnx_ir) -> int:
+    """What the JSON contract promises: totals.params minus the per-layer exporter differences."""
+    return onnx_ir.params - sum(layer.params_delta_vs_keras for layer in onnx_ir.layers)
+
+
+@pytest.mark.parametrize("name", LAYER_MODELS)
+def test_layer_models_count_like_keras(layer_models, name):
+    folder, entries = layer_models
+    entry = entries[name]
+    keras_ir, onnx_ir = analyse_path(folder / entry["keras_twin"]), analyse_path(folder / entry["onnx"])
+    assert keras_count(onnx_ir) == entry["keras_count_params"] == keras_ir.params
+    assert onnx_ir.macs == pytest.approx(keras_ir.macs, rel=0.01)
+    assert not onnx_ir.warnings, onnx_ir.warnings
+    if entry["weights"] == "fresh":  # tf2onnx dropped the zero biases: the loader says what it assumed
+        assert any("tf2onnx drops all-zero biases" in note for note in onnx_ir.notes)
+        assert any(layer.params_delta_vs_keras < 0 for layer in onnx_ir.layers)
+    else:
+        assert not any("tf2onnx drops all-zero biases" in note for note in onnx_ir.notes)
+
+
+@pytest.mark.parametrize("name", VARIANTS)
+def test_variants_count_like_keras(onnx_models, manifest, name):
+    entry = manifest[name]
+    onnx_ir = analyse_path(onnx_models / entry["onnx"])
+    assert keras_count(onnx_ir) == entry["keras_count_params"]
+    changed = {change["layer"] for change in entry["exporter_changes"]}
+    assert bool(changed) == any(layer.params_delta_vs_keras for layer in onnx_ir.layers)
+
+
+def test_convlstm_loop_is_one_recurrent_conv_layer(layer_models):
+    folder, entries = layer_models
+    ir = analyse_path(folder / entries["keras_convlstm_t4"]["onnx"])
+    (layer,) = [layer for layer in ir.layers if layer.kind == "recurrent"]
+    assert (layer.class_name, layer.config["filters"], layer.config["kernel_size"]) == ("ConvLSTM2D", 16, [3, 3])
+    assert layer.config["return_sequences"] is False and layer.output_shape == (None, 16, 16, 16)
+    area, cin, filters, steps, positions = 9, 8, 16, 4, 16 * 16
+    assert layer.params == area * cin * 4 * filters + area * filters * 4 * filters + 4 * filters
+    assert layer.macs == steps * positions * 4 * filters * area * (cin + filters)
+    stacked = analyse_path(folder / entries["keras_convlstm_seq_t4"]["onnx"])
+    convlstms = [layer for layer in stacked.layers if layer.kind == "recurrent"]
+    assert [(layer.config["padding"], layer.config["return_sequences"], layer.output_shape) for layer in convlstms] \
+        == [("valid", True, (None, 4, 10, 10, 6)), ("same", False, (None, 10, 10, 8))]
+
+
+def test_unrolled_lstm_is_one_layer_per_keras_layer(layer_models):
+    folder, entries = layer_models
+    ir = analyse_path(folder / entries["keras_lstm_unroll_t4"]["onnx"])
+    recurrent = [layer for layer in ir.layers if layer.kind == "recurrent"]
+    assert [(layer.class_name, layer.config["units"], layer.config["return_sequences"]) for layer in recurrent] == \
+        [("LSTM", 12, True), ("LSTM", 10, False)]
+    assert [layer.macs for layer in recurrent] == [4 * 4 * 12 * (128 + 12), 4 * 4 * 10 * (12 + 10)]
+    assert len(ir.layers) == 7  # input, conv, pool, flatten, two LSTMs, head: no per-step debris
+
+
+def test_transposed_convs_and_upsampling(layer_models):
+    folder, entries = layer_models
+    ir = analyse_path(folder / entries["keras_updown_t4"]["onnx"])
+    rows = [(layer.inner_class, layer.config.get("padding"), layer.config.get("interpolation"), layer.output_shape)
+            for layer in ir.layers if layer.inner_class in ("Conv2DTranspose", "UpSampling2D")]
+    assert rows == [("Conv2DTranspose", "same", None, (None, 4, 16, 16, 8)),
+                    ("Conv2DTranspose", "valid", None, (None, 4, 34, 34, 6)),
+                    ("UpSampling2D", None, "nearest", (None, 4, 34, 34, 6)),
+                    ("UpSampling2D", None, "bilinear", (None, 4, 68, 68, 6))]
+
+
+def test_folded_batchnorm_stays_a_layer_with_its_keras_difference(layer_models, onnx_models, manifest):
+    folder, entries = layer_models
+    fresh = analyse_path(folder / entries["keras_plain_bn_t4_fresh"]["onnx"])  # tf2onnx folds BN into the conv
+    torch_ir = analyse_path(onnx_models / manifest["torch_lstm_bn_t8"]["onnx"])  # so does PyTorch
+    for ir in (fresh, torch_ir):
+        norms = [layer for layer in ir.layers if layer.inner_kind_class == "BatchNormalization"]
+        assert norms and all(layer.params == 0 and "folded into" in layer.note for layer in norms)
+        assert all(layer.params_delta_vs_keras == -4 * layer.output_shape[-1] for layer in norms)
+
+
+def test_shared_initialisers_count_for_each_layer(tmp_path):
+    """tf2onnx deduplicates identical initialisers: two convolutions holding equal weights share one.
+    Keras counts each layer's weights, so both layers count them."""
+    nodes = [helper.make_node("Conv", ["x", "W", "B"], ["a"], kernel_shape=[3, 3], pads=[1, 1, 1, 1]),
+             helper.make_node("Relu", ["a"], ["r"]),
+             helper.make_node("Conv", ["r", "W", "B"], ["y"], kernel_shape=[3, 3], pads=[1, 1, 1, 1])]
+    model = model_of(nodes, [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4, 8, 8])],
+                     [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4, 8, 8])],
+                     [tensor("W", 4, 4, 3, 3), tensor("B", 4)])
+    ir = analyse_path(save(model, tmp_path / "shared.onnx"))
+    convs = [layer for layer in ir.layers if layer.kind == "conv"]
+    assert [layer.params for layer in convs] == [4 * 4 * 9 + 4] * 2
+    assert "also used by" in convs[1].note and ir.params == 2 * (4 * 4 * 9 + 4)
+    assert [layer.params_delta_vs_keras for layer in convs] == [0, 0]
+
+
+def test_json_carries_params_delta_vs_keras(onnx_models, manifest, tmp_path):
+    entry = manifest["torch_lstm_bn_t8"]
+    done = subprocess.run([sys.executable, "-m", "lrcn_advisor", str(onnx_models / entry["onnx"]), "--format", "json",
+                           "--no-html", "--exit-zero"], capture_output=True, text=True, timeout=300, cwd=tmp_path,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert done.returncode == 0, done.stderr
+    data = json.loads(done.stdout)
+    deltas = [layer["params_delta_vs_keras"] for layer in data["layers"]]
+    assert all(isinstance(delta, int) for delta in deltas) and any(deltas)
+    assert data["totals"]["params"] - sum(deltas) == entry["keras_count_params"]

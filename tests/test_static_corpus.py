@@ -126,7 +126,7 @@ def test_json_contract(corpus_dir, expected):
     done = run_cli(corpus_dir / "two_stream.keras", "--format", "json", "--no-html", "--probes", "off")
     assert done.returncode == 0, done.stderr
     data = json.loads(done.stdout)
-    assert data["schema_version"] == "1.0"
+    assert data["schema_version"] == "2.0"
     assert {"path", "format", "name", "input_shape", "frames"} <= set(data["model"])
     truth = expected["two_stream"]["layers"]
     assert [layer["name"] for layer in data["layers"]] == [r["name"] for r in truth] \

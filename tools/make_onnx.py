@@ -9,6 +9,9 @@ counts the exporter changes (per Keras layer of the twin, with the reason).
 
     python tools/make_onnx.py --out DIR
     python tools/make_onnx.py --out DIR --unrolled 300   # only the synthetic unrolled export
+    python tools/make_onnx.py --out DIR --layers         # ConvLSTM2D, LSTM(unroll=True), ConvTranspose,
+                                                         # UpSampling (Tile, Resize), plain Conv+BN and the
+                                                         # bundled examples; random and fresh weights
 
 `write_unrolled` writes a graph laid out like tf2onnx's unrolled
 TimeDistributed export (per frame: Slice, Squeeze, Transpose, op,
@@ -165,6 +168,143 @@ def export_torch(spec: dict, path: Path, exporter: str) -> None:
                           dynamic_axes={"frames": {0: "batch"}})
 
 
+# ---- more Keras layers through tf2onnx, and the bundled examples ---------------------
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "lrcn_advisor" / "examples"
+EXAMPLE_NAMES = ("classic_lrcn", "lrcn_clean", "lrcn_gru_bidirectional", "lrcn_overpooled")
+LAYER_FRAMES = 4
+
+
+def _convlstm(name: str):
+    """TD conv -> ConvLSTM2D (a tf2onnx Loop with convolutions in its body) -> GAP -> softmax."""
+    import keras
+    from keras import layers
+
+    inputs = keras.Input((LAYER_FRAMES, 16, 16, 3), name="frames")
+    x = layers.TimeDistributed(layers.Conv2D(8, 3, padding="same", activation="relu"), name="conv1")(inputs)
+    x = layers.ConvLSTM2D(16, 3, padding="same", name="convlstm")(x)
+    x = layers.GlobalAveragePooling2D(name="gap")(x)
+    return keras.Model(inputs, layers.Dense(4, activation="softmax", name="head")(x), name=name)
+
+
+def _convlstm_seq(name: str):
+    """Two stacked ConvLSTM2D (valid padding, the first returns all steps) straight on the frames."""
+    import keras
+    from keras import layers
+
+    inputs = keras.Input((LAYER_FRAMES, 12, 12, 2), name="frames")
+    x = layers.ConvLSTM2D(6, 3, padding="valid", return_sequences=True, name="convlstm1")(inputs)
+    x = layers.ConvLSTM2D(8, 3, padding="same", name="convlstm2")(x)
+    x = layers.Flatten(name="flatten")(x)
+    return keras.Model(inputs, layers.Dense(4, activation="softmax", name="head")(x), name=name)
+
+
+def _unrolled_lstm(name: str):
+    """Keras LSTM(unroll=True): per-step MatMul/Add/Split/gates instead of an LSTM op."""
+    import keras
+    from keras import layers
+
+    inputs = keras.Input((LAYER_FRAMES, 16, 16, 3), name="frames")
+    x = layers.TimeDistributed(layers.Conv2D(8, 3, padding="same", activation="relu"), name="conv1")(inputs)
+    x = layers.TimeDistributed(layers.MaxPooling2D(4), name="pool1")(x)
+    x = layers.TimeDistributed(layers.Flatten(), name="reduce")(x)
+    x = layers.LSTM(12, unroll=True, return_sequences=True, name="rnn1")(x)
+    x = layers.LSTM(10, unroll=True, name="rnn2")(x)
+    return keras.Model(inputs, layers.Dense(4, activation="softmax", name="head")(x), name=name)
+
+
+def _up_down(name: str):
+    """Conv2DTranspose (ConvTranspose), UpSampling2D nearest (Tile) and bilinear (Resize) per frame."""
+    import keras
+    from keras import layers
+
+    inputs = keras.Input((LAYER_FRAMES, 16, 16, 3), name="frames")
+    td = layers.TimeDistributed
+    x = td(layers.Conv2D(8, 3, strides=2, padding="same", activation="relu"), name="conv1")(inputs)
+    x = td(layers.Conv2DTranspose(8, 3, strides=2, padding="same", activation="relu"), name="deconv1")(x)
+    x = td(layers.Conv2DTranspose(6, 4, strides=2, padding="valid"), name="deconv2")(x)
+    x = td(layers.MaxPooling2D(2), name="pool1")(x)
+    x = td(layers.UpSampling2D(2), name="up_nearest")(x)
+    x = td(layers.UpSampling2D(2, interpolation="bilinear"), name="up_bilinear")(x)
+    x = td(layers.Conv2D(4, 3, strides=4, padding="valid"), name="conv2")(x)
+    x = td(layers.GlobalAveragePooling2D(), name="gap")(x)
+    x = layers.GRU(8, name="rnn1")(x)
+    return keras.Model(inputs, layers.Dense(4, activation="softmax", name="head")(x), name=name)
+
+
+def _plain_bn(name: str):
+    """Conv (no bias, as usual before a BatchNorm) + BatchNorm outside TimeDistributed: tf2onnx may fold
+    the BatchNorm into the Conv."""
+    import keras
+    from keras import layers
+
+    inputs = keras.Input((LAYER_FRAMES, 16, 16, 3), name="frames")
+    x = layers.Reshape((LAYER_FRAMES * 16, 16, 3), name="tile_frames")(inputs)
+    x = layers.Conv2D(8, 3, padding="same", use_bias=False, name="conv1")(x)
+    x = layers.BatchNormalization(name="bn1")(x)
+    x = layers.Activation("relu", name="relu1")(x)
+    x = layers.Reshape((LAYER_FRAMES, 16 * 16 * 8), name="to_steps")(x)
+    x = layers.Dense(16, activation="relu", name="projection")(x)
+    x = layers.GRU(8, name="rnn1")(x)
+    return keras.Model(inputs, layers.Dense(4, activation="softmax", name="head")(x), name=name)
+
+
+LAYER_MODELS = {"keras_convlstm_t4": _convlstm, "keras_convlstm_seq_t4": _convlstm_seq,
+                "keras_lstm_unroll_t4": _unrolled_lstm, "keras_updown_t4": _up_down,
+                "keras_plain_bn_t4": _plain_bn}
+
+
+def example_model(name: str, frames: int):
+    """A bundled example rebuilt with `frames` time steps (same layers, same sizes)."""
+    import keras
+
+    model = keras.saving.load_model(EXAMPLES / f"{name}.keras", compile=False)
+    config = model.get_config()
+    first = config["layers"][0]["config"]
+    first["batch_shape"] = [None, frames, *first["batch_shape"][2:]]
+    rebuilt = model.__class__.from_config(config)
+    rebuilt.name = name
+    return rebuilt
+
+
+def randomise(model, shape: tuple) -> None:
+    """Call the model once, then give every weight a non-zero random value (variances positive)."""
+    model(np.zeros((1, *shape), "float32"))
+    rng = np.random.default_rng(0)
+    model.set_weights([rng.normal(size=w.shape).astype("float32") * 0.1 + (1.0 if "variance" in v.path else 0.0)
+                       for w, v in zip(model.get_weights(), model.weights)])
+
+
+def layer_model_names() -> list[tuple[str, str]]:
+    """(model, weights) of every --layers export: all with random weights; the small ones and one
+    example also freshly initialised (zero biases, which tf2onnx drops)."""
+    names = [*LAYER_MODELS, *(f"example_{n}" for n in EXAMPLE_NAMES)]
+    fresh = [*LAYER_MODELS, "example_classic_lrcn"]
+    return [(name, "random") for name in names] + [(name, "fresh") for name in fresh]
+
+
+def make_layer_models(out: Path, example_frames: int = 4) -> list[dict]:
+    """tf2onnx exports of LAYER_MODELS and the bundled examples (see layer_model_names)."""
+    builders = {**LAYER_MODELS, **{f"example_{n}": (lambda model_name, n=n: example_model(n, example_frames))
+                                   for n in EXAMPLE_NAMES}}
+    manifest = []
+    for name, weights in layer_model_names():
+        model = builders[name](name)
+        shape = tuple(model.inputs[0].shape[1:])
+        if weights == "random":
+            randomise(model, shape)
+        else:
+            model(np.zeros((1, *shape), "float32"))
+        stem = name if weights == "random" else f"{name}_fresh"
+        model.save(out / f"{stem}.keras")
+        export_keras(model, out / f"{stem}.onnx")
+        manifest.append({"name": stem, "onnx": f"{stem}.onnx", "source": "keras", "weights": weights,
+                         "exporter": EXPORTERS["tf2onnx"], "keras_twin": f"{stem}.keras",
+                         "frames": shape[0], "keras_count_params": int(model.count_params())})
+        print(f"{stem}: keras via tf2onnx ({weights} weights)", flush=True)
+    return manifest
+
+
 def make_all(out: Path) -> list[dict]:
     manifest = []
     for name, (source, exporter, spec) in VARIANTS.items():
@@ -176,6 +316,7 @@ def make_all(out: Path) -> list[dict]:
             export_torch(spec, out / f"{name}.onnx", exporter)
         manifest.append({"name": name, "onnx": f"{name}.onnx", "source": source, "exporter": EXPORTERS[exporter],
                          "keras_twin": f"{name}.keras", "frames": spec["frames"], "spec": spec,
+                         "keras_count_params": int(model.count_params()),
                          "exporter_changes": exporter_changes(spec, exporter)})
         print(f"{name}: {source} via {exporter}", flush=True)
     return manifest
@@ -286,12 +427,18 @@ def main(argv=None) -> int:
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--unrolled", type=int, metavar="FRAMES",
                         help="only write unrolled_tFRAMES.onnx, a tf2onnx-like unrolled export")
+    parser.add_argument("--layers", action="store_true",
+                        help="only the tf2onnx exports of more layer kinds and of the bundled examples "
+                             "(layers.json lists them)")
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     warnings.simplefilter("ignore")
     if args.unrolled:
         nodes = write_unrolled(unrolled_spec(args.unrolled), args.out / f"unrolled_t{args.unrolled}.onnx")
         print(f"unrolled_t{args.unrolled}.onnx: {nodes:,} nodes")
+        return 0
+    if args.layers:
+        (args.out / "layers.json").write_text(json.dumps(make_layer_models(args.out), indent=2))
         return 0
     manifest = make_all(args.out)
     (args.out / "manifest.json").write_text(json.dumps(manifest, indent=2))

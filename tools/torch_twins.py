@@ -27,7 +27,8 @@ SPEC_KEYS = {
     "bn_after_pool": "BatchNorm after the last pooling (PyTorch cannot fold it into a conv)",
     "reduce": "'flatten' or 'gap' (global average pooling) per frame",
     "projection": "units of a per-frame Dense/Linear before the recurrent layers (0: none)",
-    "rnn": "{cell: lstm | gru, units, layers, bidirectional, reset_after (Keras GRU only)}",
+    "rnn": "{cell: lstm | gru, units, layers, bidirectional, reset_after (Keras GRU only), "
+           "batch_first (PyTorch only, default True)}",
     "classes": "output units",
 }
 
@@ -67,8 +68,9 @@ class LRCNTwin(nn.Module):
         self.projection = nn.Linear(features, projection) if projection else None
         rnn = spec["rnn"]
         cell = nn.LSTM if rnn["cell"] == "lstm" else nn.GRU
+        self.batch_first = rnn.get("batch_first", True)
         self.rnn = cell(projection or features, rnn["units"], num_layers=rnn.get("layers", 1),
-                        bidirectional=rnn.get("bidirectional", False), batch_first=True)
+                        bidirectional=rnn.get("bidirectional", False), batch_first=self.batch_first)
         self.head = nn.Linear(rnn["units"] * (2 if rnn.get("bidirectional") else 1), spec["classes"])
 
     def forward(self, x):
@@ -78,6 +80,9 @@ class LRCNTwin(nn.Module):
         y = y.reshape(batch, steps, -1)
         if self.projection is not None:
             y = torch.relu(self.projection(y))
+        if not self.batch_first:  # (T, B, F) in and out
+            out, _ = self.rnn(y.transpose(0, 1))
+            return self.head(out[-1])
         out, _ = self.rnn(y)
         return self.head(out[:, -1])
 
@@ -138,3 +143,146 @@ def flop_count(spec: dict):
     analysis = FlopCountAnalysis(model, example_input(spec)).set_op_handle(**RNN_HANDLES)
     analysis.unsupported_ops_warnings(False).uncalled_modules_warnings(False)
     return analysis
+
+
+# ---- twins built from an analysed model (ModelIR), layer by layer --------------------
+#
+# `twin_of(ir)` translates a sequential LRCN into standard PyTorch modules, the
+# way a user would port it: TimeDistributed(X) folds time into the batch around
+# X, an activation given inside a Keras layer becomes its own module after it
+# (nn.ReLU, nn.Softmax, ...), GlobalAveragePooling2D is nn.AdaptiveAvgPool2d(1)
+# plus nn.Flatten, LSTM/GRU/SimpleRNN are nn.LSTM/nn.GRU/nn.RNN (batch_first),
+# one module per Keras layer. lrcn_advisor/conventions.py predicts what each
+# FLOP counter reports for exactly this translation.
+
+ACTIVATIONS = {"relu": nn.ReLU, "sigmoid": nn.Sigmoid, "tanh": nn.Tanh, "elu": nn.ELU, "gelu": nn.GELU,
+               "relu6": nn.ReLU6, "leaky_relu": nn.LeakyReLU, "silu": nn.SiLU, "swish": nn.SiLU}
+
+
+class TimeDistributed(nn.Module):
+    """Applies `inner` to every frame: (B, T, ...) -> (B*T, ...) -> (B, T, ...)."""
+
+    def __init__(self, inner: nn.Module):
+        super().__init__()
+        self.inner = inner
+
+    def forward(self, x):
+        batch, steps = x.shape[:2]
+        y = self.inner(x.flatten(0, 1))
+        return y.reshape(batch, steps, *y.shape[1:])
+
+
+class Recurrent(nn.Module):
+    """A Keras recurrent layer: the whole sequence or only the last step."""
+
+    def __init__(self, rnn: nn.Module, return_sequences: bool):
+        super().__init__()
+        self.rnn, self.return_sequences = rnn, return_sequences
+
+    def forward(self, x):
+        out, _ = self.rnn(x)
+        return out if self.return_sequences else out[:, -1]
+
+
+def _activation(name: str | None, features_dim: int = -1) -> list[nn.Module]:
+    if not name or name == "linear":
+        return []
+    if name == "softmax":
+        return [nn.Softmax(dim=features_dim)]
+    if name not in ACTIVATIONS:
+        raise ValueError(f"no PyTorch twin for activation {name!r}")
+    return [ACTIVATIONS[name]()]
+
+
+def _pair(value) -> tuple[int, int]:
+    return (value, value) if isinstance(value, int) else tuple(value)
+
+
+def _channels(shape) -> int:
+    return shape[-1]
+
+
+def _frame_modules(layer) -> list[nn.Module]:
+    """Torch modules for one frame of a TimeDistributed layer (input NCHW or (N, F))."""
+    cls, config = layer.inner_kind_class, layer.config
+    in_shape = layer.input_shape[2:]
+    if cls == "Conv2D":
+        kernel = _pair(config["kernel_size"])
+        padding = tuple(k // 2 for k in kernel) if config.get("padding") == "same" else 0
+        conv = nn.Conv2d(_channels(in_shape), config["filters"], kernel, stride=_pair(config.get("strides", 1)),
+                         padding=padding, dilation=_pair(config.get("dilation_rate", 1)),
+                         groups=config.get("groups", 1), bias=config.get("use_bias", True))
+        return [conv, *_activation(config.get("activation"), 1)]
+    if cls in ("MaxPooling2D", "AveragePooling2D"):
+        pool = nn.MaxPool2d if cls == "MaxPooling2D" else nn.AvgPool2d
+        size = _pair(config.get("pool_size", 2))
+        return [pool(size, stride=_pair(config.get("strides") or size))]
+    if cls in ("GlobalAveragePooling2D", "GlobalMaxPooling2D"):
+        pool = nn.AdaptiveAvgPool2d if cls == "GlobalAveragePooling2D" else nn.AdaptiveMaxPool2d
+        return [pool(1), nn.Flatten()]
+    if cls == "BatchNormalization":
+        norm = nn.BatchNorm2d if len(in_shape) == 3 else nn.BatchNorm1d
+        return [norm(_channels(in_shape), eps=config.get("epsilon", 1e-3),
+                     affine=config.get("scale", True) or config.get("center", True))]
+    if cls == "Activation":
+        return _activation(config.get("activation"), 1)
+    if cls in ("Dropout", "SpatialDropout2D"):
+        return [nn.Dropout(config.get("rate", 0.5))]
+    if cls == "Flatten":
+        return [nn.Flatten()]
+    if cls == "Dense":
+        return [nn.Linear(in_shape[-1], config["units"], bias=config.get("use_bias", True)),
+                *_activation(config.get("activation"))]
+    raise ValueError(f"no PyTorch twin for TimeDistributed({cls})")
+
+
+def _sequence_modules(layer) -> list[nn.Module]:
+    """Torch modules for a layer applied to (B, T, F) or (B, F)."""
+    cls, config = layer.inner_kind_class, layer.config
+    if layer.kind == "recurrent":
+        cell = {"LSTM": nn.LSTM, "GRU": nn.GRU, "SimpleRNN": nn.RNN}[cls]
+        rnn = cell(layer.input_shape[-1], config["units"], batch_first=True,
+                   bidirectional=layer.class_name == "Bidirectional", bias=config.get("use_bias", True))
+        return [Recurrent(rnn, bool(config.get("return_sequences")))]
+    if cls == "Dense":
+        return [nn.Linear(layer.input_shape[-1], config["units"], bias=config.get("use_bias", True)),
+                *_activation(config.get("activation"))]
+    if cls == "Dropout":
+        return [nn.Dropout(config.get("rate", 0.5))]
+    if cls == "Activation":
+        return _activation(config.get("activation"))
+    if cls == "Flatten":
+        return [nn.Flatten()]
+    raise ValueError(f"no PyTorch twin for {cls}")
+
+
+class IRTwin(nn.Module):
+    """A sequential LRCN translated from an analysed model; input (B, T, C, H, W)."""
+
+    def __init__(self, ir):
+        super().__init__()
+        modules: list[nn.Module] = []
+        for layer in ir.layers:
+            if layer.kind == "input":
+                continue
+            if layer.time_distributed:
+                frame = _frame_modules(layer)
+                modules.append(TimeDistributed(frame[0] if len(frame) == 1 else nn.Sequential(*frame)))
+            else:
+                modules.extend(_sequence_modules(layer))
+        self.layers = nn.Sequential(*modules)
+        self.input_shape = ir.input_shapes[0]
+
+    def forward(self, x):
+        return self.layers(x)
+
+
+def twin_of(ir) -> IRTwin:
+    """The PyTorch twin of a sequential LRCN's IR, with deterministic non-trivial weights."""
+    return randomise(IRTwin(ir)).eval()
+
+
+def twin_input(ir, batch: int = 1) -> torch.Tensor:
+    """A (B, T, C, H, W) clip for the twin, T as the IR costed it."""
+    _, frames, height, width, channels = ir.input_shapes[0]
+    return torch.zeros(batch, frames or ir.frames, channels, height, width)

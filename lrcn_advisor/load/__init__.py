@@ -97,13 +97,33 @@ def load_model(path: str | os.PathLike) -> LoadedModel:
     if fmt == "onnx":
         from .onnx_loader import load_onnx
         return load_onnx(path)
-    from .keras_files import read_keras_config
-    from .keras_config import graph_from_config
+    from .keras_files import read_keras_file
+    from .keras_config import attach_weight_shapes, graph_from_config, loss_from_compile
 
-    config, keras_version = read_keras_config(path, fmt)
+    file = read_keras_file(path, fmt)
     try:
-        graph = graph_from_config(config)
-        return LoadedModel(graph=graph, path=str(path), format=fmt, keras_version=keras_version)
+        graph = graph_from_config(file.config)
+        attach_weight_shapes(graph, file.weight_shapes, fmt)
+        return LoadedModel(graph=graph, path=str(path), format=fmt, keras_version=file.keras_version,
+                           loss=loss_from_compile(file.compile_config))
     except MALFORMED as error:  # a value of the wrong type somewhere in untrusted data
         raise InputError(f"{path}: malformed model config ({type(error).__name__}: "
                          f"{str(error).splitlines()[0][:120] if str(error) else 'unexpected value'})") from None
+
+
+def load_onnx_in_memory(model, name: str) -> LoadedModel:
+    """An in-memory ONNX model (onnx.ModelProto or its bytes), e.g. a live torch.onnx export."""
+    from .onnx_loader import load_onnx_proto
+    return load_onnx_proto(model, name)
+
+
+def load_keras_config(config: dict, name: str, keras_version: str = "") -> LoadedModel:
+    """A Keras model's serialised config (what a .keras file's config.json holds), e.g. of a live model."""
+    from .keras_config import graph_from_config
+
+    try:
+        graph = graph_from_config(config)
+    except MALFORMED as error:
+        raise InputError(f"{name}: malformed model config ({type(error).__name__}: "
+                         f"{str(error).splitlines()[0][:120] if str(error) else 'unexpected value'})") from None
+    return LoadedModel(graph=graph, path=name, format="keras", keras_version=keras_version)

@@ -215,7 +215,8 @@ def _layer_spec(entry: dict, depth: int, default_name: str) -> LayerSpec:
     name = entry.get("name") or config.get("name") or default_name
     if not isinstance(name, str):
         raise InputError(f"layer name must be a string, got {_short(name)}")
-    spec = LayerSpec(name=name, class_name=class_name, config=_plain_config(config))
+    spec = LayerSpec(name=name, class_name=class_name, config=_plain_config(config),
+                     build_input_shape=_build_input_shape(entry))
     if class_name in MODEL_CLASSES or ("layers" in config and isinstance(config.get("layers"), list)):
         spec.graph = graph_from_config({"class_name": class_name, "config": config,
                                         "build_config": entry.get("build_config")}, depth=depth + 1)
@@ -232,9 +233,76 @@ def _layer_spec(entry: dict, depth: int, default_name: str) -> LayerSpec:
     return spec
 
 
+def _build_input_shape(entry: dict):
+    """The single input shape recorded in a layer's build_config (Keras 3), or None."""
+    build = entry.get("build_config")
+    if not isinstance(build, dict):
+        return None
+    value = build.get("input_shape")
+    if isinstance(value, dict) and "value" in value:
+        value = value["value"]
+    if not isinstance(value, list) or not value or not all(
+            d is None or (isinstance(d, int) and not isinstance(d, bool) and 0 < d < 2**31) for d in value):
+        return None  # several inputs, or not a shape: no hint
+    return tuple(value)
+
+
+def attach_weight_shapes(graph: GraphSpec, shapes: dict[str, list[tuple[int, ...]]], fmt: str) -> None:
+    """Give each top-level layer of a freshly parsed graph its saved weight shapes: by layer name in
+    .h5 files, by Keras' automatic names (class in snake case, numbered in order) in .keras archives."""
+    if not shapes:
+        return
+    counts: dict[str, int] = {}
+    for spec in graph.layers:
+        key = spec.name
+        if fmt == "keras":
+            base = _snake(spec.class_name)
+            seen = counts.get(base, 0)
+            counts[base] = seen + 1
+            key = base if seen == 0 else f"{base}_{seen}"
+        if key in shapes:
+            spec.weight_shapes = list(shapes[key])
+
+
+def _snake(name: str) -> str:
+    import re
+    step = re.sub("(.)([A-Z][a-z0-9]+)", r"\1_\2", name)
+    return re.sub("([a-z])([A-Z])", r"\1_\2", step).lower()
+
+
 def _plain_config(config: dict) -> dict:
     """The config minus serialisation noise (dtype policies, initialisers)."""
     drop = ("dtype", "kernel_initializer", "bias_initializer", "recurrent_initializer",
             "beta_initializer", "gamma_initializer", "moving_mean_initializer",
             "moving_variance_initializer", "depthwise_initializer", "pointwise_initializer")
     return {key: value for key, value in config.items() if key not in drop}
+
+
+LOSS_ALIASES = {"crossentropy": "categorical_crossentropy", "kld": "kl_divergence", "mse": "mean_squared_error",
+                "mae": "mean_absolute_error", "bce": "binary_crossentropy", "cce": "categorical_crossentropy"}
+
+
+def loss_from_compile(compile_config: Any) -> str | None:
+    """The loss of a compile/training config as a snake_case name; None when absent or per-output."""
+    if not isinstance(compile_config, dict):
+        return None
+    return _loss_name(compile_config.get("loss"))
+
+
+def _loss_name(value: Any) -> str | None:
+    if isinstance(value, dict) and "class_name" not in value:  # {output name: loss}
+        names = {_loss_name(v) for v in value.values()}
+        return names.pop() if len(names) == 1 else None
+    if isinstance(value, list):
+        names = {_loss_name(v) for v in value}
+        return names.pop() if len(names) == 1 else None
+    if isinstance(value, dict):
+        value = value.get("class_name")
+        if isinstance(value, str) and value.lower() == "function":
+            return None
+    if not isinstance(value, str) or not value or len(value) > 100:
+        return None
+    name = value.rsplit(">", 1)[-1].rsplit(".", 1)[-1]
+    if any(ch.isupper() for ch in name):  # CategoricalCrossentropy -> categorical_crossentropy
+        name = "".join("_" + ch.lower() if ch.isupper() and i else ch.lower() for i, ch in enumerate(name))
+    return LOSS_ALIASES.get(name, name)

@@ -9,7 +9,7 @@ from ..cost import DEFAULT_FRAMES, Context, ShapeError
 from ..errors import InputError
 from ..ir import GraphSpec, LayerSpec, TensorRef
 from .onnx_graph import OnnxGraph
-from .onnx_groups import CHANNELS_FIRST_KINDS, Group, Grouper
+from .onnx_groups import CHANNELS_FIRST_KINDS, WEIGHTED, Group, Grouper
 from .onnx_layers import Mapped, map_group, plan, unknown
 from lrcn_advisor.vocabulary import fmt_shape
 
@@ -32,6 +32,12 @@ class Builder:
         for group in self.groups:
             for source in group.inputs:
                 self.first_user.setdefault(source, group)
+        self.zero_biases_dropped = _zero_biases_dropped(view, self.groups)
+        if self.zero_biases_dropped:
+            self.notes.append("no Conv or Dense layer has a bias in the file: tf2onnx drops all-zero biases, so "
+                              "this looks like an untrained export; its layers are read with Keras' default "
+                              "use_bias=True and the missing biases are in params_delta_vs_keras (if the model "
+                              "really has use_bias=False, the Keras count is that much lower)")
         frames = next((s[1] for s in map(view.shape, (i.name for i in view.inputs)) if s and len(s) >= 3), None)
         self.ctx = Context(frames=frames or DEFAULT_FRAMES)
 
@@ -91,6 +97,9 @@ class Builder:
 
     def _layer(self, group: Group) -> None:
         mapped = map_group(group, self.view)
+        if self.zero_biases_dropped:
+            user = self.first_user.get(group.id)
+            _restore_dropped_zeros(group, mapped, mapped.folded_norm or (user is not None and user.kind in NORMS))
         sources = [self.out[self._resolve(i)] for i in group.inputs]
         name = self._unique(group.name)
         notes, params = list(mapped.notes), None
@@ -100,6 +109,10 @@ class Builder:
         else:
             params, shared = self._params(group, name)
             notes += shared
+        shift = 0
+        if mapped.norm_shift and params is not None:  # counted with the BatchNorm it belongs to
+            shift = self.view.elements(mapped.norm_shift) or 0
+            params -= shift
         if mapped.mode == "any":
             self.out[group.id] = self._add(group, name, mapped.class_name, mapped.config, sources, False,
                                            params, notes)
@@ -115,6 +128,14 @@ class Builder:
             current = self._add(group, self._unique(f"{name}_pad"), class_name, config, [current], td, None, [])
         self.out[group.id] = self._add(group, name, mapped.class_name, mapped.config, [current], td, params,
                                        notes, bidirectional=mapped.bidirectional)
+        if mapped.folded_norm:  # the Keras BatchNorm after it, its 4C values folded away (but a shift)
+            note = f"folded into {name!r} by the exporter: its parameters are gone (params_delta_vs_keras)"
+            if shift:
+                note = (f"folded into {name!r} by the exporter: only its shift is left, as the bias of "
+                        f"{name!r} ({shift:,} values, counted here)")
+            self.out[group.id] = self._add(group, self._unique(f"{name}_batchnorm"), "BatchNormalization",
+                                           {"axis": -1, "center": True, "scale": True}, [self.out[group.id]],
+                                           td, shift, [note])
 
     def _items(self, group: Group, mapped: Mapped) -> int | None:
         """How many `need`-sized items per sample the file feeds the group (all its copies)."""
@@ -134,17 +155,19 @@ class Builder:
         return sizes
 
     def _params(self, group: Group, name: str) -> tuple[int, list[str]]:
-        """Elements of the initialisers the group uses, each counted by its first user only."""
+        """Elements of every initialiser the group uses. One the exporter shares between layers (a
+        deduplicated constant, a reused layer) is counted for each layer that uses it, as Keras counts
+        each layer's own weights."""
         members = [group] + ([self.groups[group.partner]] if group.partner is not None else [])
-        total, shared = 0, set()
-        for weight, size in self._sizes(members).items():
+        sizes = self._sizes(members)
+        shared = set()
+        for weight in sizes:
             owner = self.owner.setdefault(weight, name)
-            if owner == name:
-                total += size
-            else:
+            if owner != name:
                 shared.add(owner)
-        note = [f"shares weights with {', '.join(sorted(shared))} (counted there)"] if shared else []
-        return total, note
+        note = [f"uses initializers also used by {', '.join(sorted(shared))} (counted for each layer)"] \
+            if shared else []
+        return sum(sizes.values()), note
 
     def _add(self, group: Group, name: str, class_name: str, config: dict, inputs: list[tuple[str, tuple]],
              time_distributed: bool, params: int | None, notes: list[str], bidirectional: bool = False):
@@ -160,6 +183,44 @@ class Builder:
             result, _, _ = evaluate_layer(spec, shapes, self.ctx)
         self.layers.append(spec)
         return name, result.output_shapes[0]
+
+
+NORMS = ("norm", "affine")
+
+
+def _has_bias(group: Group) -> bool:
+    node = group.node
+    return bool(group.folded) or (node.op_type in ("Conv", "ConvTranspose", "Gemm") and len(node.input) > 2
+                                  and bool(node.input[2]))
+
+
+def _zero_biases_dropped(view: OnnxGraph, groups: list[Group]) -> bool:
+    """tf2onnx leaves out an all-zero bias (and an all-zero BatchNorm shift); when no Conv/Dense layer
+    has a bias at all, the weights are most likely freshly initialised rather than use_bias=False."""
+    weighted = [g for g in groups if g.kind in WEIGHTED]
+    return "tf2onnx" in view.model.producer_name and bool(weighted) and not any(map(_has_bias, weighted))
+
+
+def _restore_dropped_zeros(group: Group, mapped: Mapped, before_norm: bool) -> None:
+    """Read a layer of an export without biases as Keras' default (bias, BatchNorm shift present),
+    except a Conv/Dense feeding a BatchNorm, which by the usual idiom has none (the shift replaces it)."""
+    config = mapped.config
+    restored = ""
+    if group.kind in WEIGHTED and config.get("use_bias") is False and before_norm:
+        mapped.notes.append("no bias in the file; read as use_bias=False, the idiom before a BatchNorm "
+                            "(tf2onnx also drops an all-zero bias: with one, Keras counts "
+                            f"{config.get('filters') or config.get('units')} more)")
+    elif group.kind in WEIGHTED and config.get("use_bias") is False:
+        config["use_bias"], restored = True, "bias"
+    elif group.kind == "affine" and config.get("center") is False:
+        config["center"], restored = True, "BatchNorm shift (beta)"
+    elif group.kind == "recurrent" and config.get("use_bias") is False:
+        config["use_bias"], restored = True, "bias"
+        if mapped.class_name == "GRU":
+            config["reset_after"] = True
+    if restored:
+        mapped.notes.append(f"no {restored} in the file (tf2onnx drops all-zero values): read as Keras' "
+                            "default, not counted here")
 
 
 def _spec(name: str, class_name: str, config: dict, inputs, time_distributed: bool,

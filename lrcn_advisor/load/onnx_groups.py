@@ -16,7 +16,7 @@ from typing import Any
 import onnx
 
 from .onnx_graph import VALUE_SLOTS, OnnxGraph, attributes, attributes_key
-from .onnx_recurrent import loop_cell, recurrent_op
+from .onnx_recurrent import Unrolled, loop_cell, recurrent_op, unrolled_cells
 
 ACTIVATIONS = {"Relu": "relu", "Sigmoid": "sigmoid", "Tanh": "tanh", "Softmax": "softmax", "Elu": "elu",
                "Selu": "selu", "LeakyRelu": "leaky_relu", "HardSigmoid": "hard_sigmoid", "Softplus": "softplus",
@@ -33,7 +33,8 @@ PLUMBING = {
     "ReduceMean", "ReduceMax", "ReduceMin", "ReduceSum", "ReduceProd", "ReduceL1", "ReduceL2",
     "ReduceLogSumExp", "ReduceSumSquare", "ArgMax", "ArgMin", "DequantizeLinear", "QuantizeLinear",
     *ACTIVATIONS}
-CHANNELS_FIRST_KINDS = {"conv", "pool", "gpool", "norm"}
+CHANNELS_FIRST_KINDS = {"conv", "deconv", "pool", "gpool", "norm", "resize"}
+WEIGHTED = ("conv", "deconv", "dense")  # layers whose bias and activation follow as separate ops
 
 
 @dataclass
@@ -46,7 +47,8 @@ class Affine:
 @dataclass
 class Group:
     id: int
-    kind: str                  # input | conv | pool | gpool | norm | affine | dense | recurrent | merge | unknown
+    kind: str                  # input | conv | deconv | pool | gpool | norm | affine | dense | recurrent | resize
+    #                            | repeat | merge | unknown
     node: onnx.NodeProto | None
     inputs: list[int]          # groups whose output it takes
     data: str = ""             # its data input tensor (first copy)
@@ -80,13 +82,15 @@ class Grouper:
         self.direct: dict[str, int] = {}   # output of a conv/dense/affine node (or its folded bias)
         self.reversed: set[str] = set()
         self.outputs: list[int] = []
+        self.unrolled: dict[int, Unrolled] = {i: cell for cell in unrolled_cells(view) for i in cell.nodes}
         for info in view.inputs:
             group = self._new("input", None, [])
             group.data = info.name
             self.origin[info.name] = group.id
 
     def run(self) -> list[Group]:
-        handlers = {"Conv": self._conv, "MaxPool": self._pool, "AveragePool": self._pool,
+        handlers = {"Conv": self._conv, "ConvTranspose": self._deconv, "Resize": self._resize,
+                    "Upsample": self._resize, "Tile": self._tile, "MaxPool": self._pool, "AveragePool": self._pool,
                     "GlobalAveragePool": self._global_pool, "GlobalMaxPool": self._global_pool,
                     "ReduceMean": self._reduce, "ReduceMax": self._reduce,
                     "BatchNormalization": self._batch_norm, "LayerNormalization": self._layer_norm,
@@ -98,7 +102,9 @@ class Grouper:
             data = [t for t in view.inputs_of(node) if t and not view.is_const(t)]
             if not data or all(not o or view.is_const(o) for o in node.output):
                 continue
-            if node.domain not in ("", "ai.onnx"):
+            if id(node) in self.unrolled:
+                self._unrolled_step(node, data, self.unrolled[id(node)])
+            elif node.domain not in ("", "ai.onnx"):
                 self._unknown(node, data)
             elif node.op_type in handlers:
                 handlers[node.op_type](node, data)
@@ -153,6 +159,9 @@ class Grouper:
         key = (kind, node.op_type, attributes_key(node), tuple(weights), origin)
         self._take(data)
         group = self._join(key, kind, node, data, [origin], weights, info)
+        if kind in ("conv", "deconv") and len(node.input) > 1 and (
+                "/" not in node.name or "batchnorm" in "/".join(group.scope or []).lower()):
+            group.scope = _weight_scope(node.input[1]) or group.scope  # tf2onnx renamed it (a fused BatchNorm)
         for output in node.output:
             if output:
                 self.direct[output] = group.id
@@ -180,6 +189,60 @@ class Grouper:
 
     def _conv(self, node, data):
         self._weighted(node, data, "conv", (1, 2))
+
+    def _deconv(self, node, data):
+        self._weighted(node, data, "deconv", (1, 2))
+
+    def _resize(self, node, data):
+        """Resize/Upsample by whole factors along the spatial axes: an UpSampling layer."""
+        x = self.view.shape(node.input[0])
+        factors = None
+        scales = node.input[2] if node.op_type == "Resize" and len(node.input) > 2 else \
+            (node.input[1] if len(node.input) > 1 else "")
+        value = self.view.value_through(scales) if scales else None
+        if value is not None and value.size:
+            factors = [float(v) for v in value.reshape(-1)]
+        elif node.op_type == "Resize" and len(node.input) > 3 and node.input[3] and x and None not in x:
+            sizes = self.view.value_through(node.input[3])
+            if sizes is not None and sizes.size == len(x):
+                factors = [out / n for out, n in zip(sizes.reshape(-1), x)]
+        if not x or not factors or len(factors) != len(x) or data != [node.input[0]] or \
+                any(f < 1 or f != int(f) for f in factors) or factors[0] != 1:
+            return self._unknown(node, data)
+        factors = [int(f) for f in factors]
+        if factors[1] == 1:
+            channels_first, spatial = True, factors[2:]
+        elif factors[-1] == 1:
+            channels_first, spatial = False, factors[1:-1]
+        else:
+            return self._unknown(node, data)
+        mode = attributes(node).get("mode", "nearest")
+        self._compute(node, "resize", node.input[0],
+                      info={"size": spatial, "channels_first": channels_first,
+                            "interpolation": "bilinear" if mode == "linear" else mode})
+
+    def _tile(self, node, data):
+        """Tile by a whole factor along an axis just inserted (Unsqueeze): one axis of a nearest
+        UpSampling (Keras' repeat). The Tile of the next axis joins the same layer."""
+        x = self.view.shape(node.input[0])
+        repeats = self.view.value_through(node.input[1]) if len(node.input) > 1 else None
+        if not x or repeats is None or data != [node.input[0]] or repeats.size != len(x):
+            return self._unknown(node, data)
+        grown = [i for i, r in enumerate(repeats.reshape(-1)) if r != 1]
+        if len(grown) != 1 or grown[0] < 2 or x[grown[0]] != 1 or grown[0] >= len(x) - 1:
+            return self._unknown(node, data)
+        axis, times = grown[0] - 2, int(repeats.reshape(-1)[grown[0]])  # spatial axis of the un-expanded item
+        origin = self.groups[self.origin[node.input[0]]]
+        if origin.kind == "repeat" and origin.scope == _scope(node)[:len(origin.scope or [])] and \
+                axis != origin.info["axis"] - 2 and origin.info["size"][axis] in (1, times):
+            origin.info["size"][axis] = times
+            for output in node.output:
+                if output:
+                    self.origin[output] = origin.id
+            return
+        size = [1] * (len(x) - 3)
+        size[axis] = times
+        self._compute(node, "repeat", node.input[0], info={"size": size, "axis": grown[0]})
 
     def _pool(self, node, data):
         if any(d != 1 for d in attributes(node).get("dilations", [])):
@@ -240,6 +303,25 @@ class Grouper:
             [w for w in cell.weights if w not in cell.local_sizes]))
         self._compute(node, "recurrent", cell.data, tuple(dict.fromkeys(names)), cell)
 
+    def _unrolled_step(self, node, data, cell: Unrolled) -> None:
+        """A node of an unrolled recurrent layer: the whole layer is one group, its input the
+        first data tensor that comes from outside it."""
+        group = cell.group
+        if group is None:  # its first node that takes data: the data comes from outside
+            info = cell.cell
+            info.data = data[0]
+            shape = self.view.shape(info.data)
+            if info.steps is None and shape and len(shape) == 3:
+                info.steps = shape[1]
+            self._take(info.data)
+            group = self._join(("unrolled", cell.prefix), "recurrent", node, info.data,
+                               [self.origin[info.data]], self._sources(info.weights), info)
+            group.scope = [p for p in cell.prefix.split("/") if p]
+            cell.group = group
+        for output in node.output:
+            if output:
+                self.origin[output] = group.id
+
     def _elementwise(self, node, data):
         """Add/Mul/Sub/Div with a constant: a conv/dense bias, a per-channel affine map (an exported
         BatchNorm), or plumbing when the constant is a scalar. Any other constant is a weight we
@@ -254,7 +336,7 @@ class Grouper:
             return self._plumbing(node, data)
         weights = self._sources([const])
         axis = _channel_axis(self.view.shape(tensor), const_shape)
-        owner = self.groups[self.direct[tensor]] if tensor in self.direct else None
+        owner = self.groups[self.direct[tensor]] if tensor in self.direct else self._reshaped_dense(tensor)
         if owner is not None and self._absorbs(owner, node.op_type, weights, size, axis):
             owner.folded = tuple(dict.fromkeys((*owner.folded, *weights)))
             if owner.kind == "affine":
@@ -266,15 +348,29 @@ class Grouper:
             return self._unknown(node, data)
         self._compute(node, "affine", tensor, weights, Affine(axis, size, {node.op_type: None}))
 
+    def _reshaped_dense(self, tensor: str) -> Group | None:
+        """The Dense whose MatMul output reaches `tensor` through reshapes only (Keras' Tensordot on a
+        sequence: merge batch and steps, MatMul, split them again, then add the bias)."""
+        node = self.view.producer.get(tensor)
+        while node is not None and node.op_type in ("Reshape", "Identity") and node.input:
+            tensor = node.input[0]
+            if tensor in self.direct:
+                group = self.groups[self.direct[tensor]]
+                return group if group.kind == "dense" else None
+            node = self.view.producer.get(tensor)
+        return None
+
     def _absorbs(self, owner: Group, op: str, weights: tuple, size: int, axis: int | None) -> bool:
         if owner.kind == "affine":
             return axis == owner.info.axis and size == owner.info.channels
-        if op != "Add" or owner.kind not in ("conv", "dense") or owner.folded not in ((), weights):
+        if op != "Add" or owner.kind not in WEIGHTED or owner.folded not in ((), weights):
             return False
         node = owner.node
-        if node.op_type in ("Conv", "Gemm") and len(node.input) > 2 and node.input[2]:
+        if node.op_type in ("Conv", "ConvTranspose", "Gemm") and len(node.input) > 2 and node.input[2]:
             return False
         weight = self.view.shape(node.input[1])
+        if node.op_type == "ConvTranspose":
+            return size == weight[1] * attributes(node).get("group", 1)
         if node.op_type == "Conv" or attributes(node).get("transB"):
             return size == weight[0]
         return size == weight[-1]
@@ -285,7 +381,7 @@ class Grouper:
         if len(origins) == 1 and not value_from_constant:
             if node.op_type in ACTIVATIONS and data[0] in self.direct:
                 owner = self.groups[self.direct[data[0]]]
-                if owner.kind in ("conv", "dense") and owner.activation in (None, ACTIVATIONS[node.op_type]):
+                if owner.kind in WEIGHTED and owner.activation in (None, ACTIVATIONS[node.op_type]):
                     owner.activation = ACTIVATIONS[node.op_type]
             return self._pass(node, origins[0], data)
         if len(origins) > 1 and node.op_type in MERGES:
@@ -352,6 +448,12 @@ def _scope(node: onnx.NodeProto) -> list[str]:
     parts = parts[:-1] if len(parts) > 1 else parts
     # TorchScript scopes repeat the parent: /cnn/cnn.0/Conv
     return [p for i, p in enumerate(parts) if i + 1 == len(parts) or not parts[i + 1].startswith(p + ".")]
+
+
+def _weight_scope(name: str) -> list[str]:
+    """The layer scope of a tf2onnx weight name: model/conv1_1/convolution/merged_input:0 -> model/conv1_1."""
+    parts = [p for p in name.split("/") if p]
+    return parts[:-2] if len(parts) >= 4 else []
 
 
 def _common(a: list[str], b: list[str]) -> list[str]:

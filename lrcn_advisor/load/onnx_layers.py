@@ -23,12 +23,14 @@ class Mapped:
     before: list[tuple[str, dict]] = field(default_factory=list)  # explicit padding in front of it
     notes: list[str] = field(default_factory=list)
     bidirectional: bool = False
+    folded_norm: bool = False  # a BatchNorm the exporter folded into this layer follows it in Keras
+    norm_shift: str = ""       # the layer's bias input, when it holds that BatchNorm's shift (no bias of its own)
 
 
 def map_group(group: Group, view: OnnxGraph) -> Mapped:
-    mapper = {"conv": _conv, "pool": _pool, "gpool": _global_pool, "norm": _batch_norm,
-              "layer_norm": _layer_norm, "affine": _affine, "dense": _dense, "recurrent": _recurrent,
-              "merge": _merge}.get(group.kind)
+    mapper = {"conv": _conv, "deconv": _deconv, "resize": _resize, "repeat": _repeat, "pool": _pool,
+              "gpool": _global_pool, "norm": _batch_norm, "layer_norm": _layer_norm, "affine": _affine,
+              "dense": _dense, "recurrent": _recurrent, "merge": _merge}.get(group.kind)
     mapped = mapper(group, view) if mapper else None
     return mapped or unknown(group)
 
@@ -65,15 +67,86 @@ def _conv(group: Group, view: OnnxGraph) -> Mapped | None:
     kernel = list(attrs.get("kernel_shape") or weight[2:])
     strides, dilation = list(attrs.get("strides") or [1] * rank), list(attrs.get("dilations") or [1] * rank)
     padding, pads = _padding(x[2:], kernel, strides, dilation, attrs)
+    folded = _folded_batch_norm(node, view)
+    # tf2onnx names a folded BatchNorm's shift after the BatchNorm: then the conv had no bias of its own
+    shift = node.input[2] if folded and _has_bias(node) and "/batchnorm/" in node.input[2].lower() else ""
     common = {"kernel_size": kernel, "strides": strides, "padding": padding, "dilation_rate": dilation,
-              "use_bias": _has_bias(node) or bool(group.folded),
+              "use_bias": (_has_bias(node) and not shift) or bool(group.folded),
               "activation": group.activation or "linear", "data_format": "channels_last"}
     if split == cin and split > 1 and rank <= 2 and filters % cin == 0:
         class_name, config = f"DepthwiseConv{rank}D", {**common, "depth_multiplier": filters // cin}
     else:
         class_name, config = f"Conv{rank}D", {"filters": filters, **common, "groups": split}
-    notes = [note] if (note := _folded_batch_norm(node, view)) else []
-    return Mapped(class_name, config, (*x[2:], cin), "item", _pad_layers(pads), notes)
+    return Mapped(class_name, config, (*x[2:], cin), "item", _pad_layers(pads), [folded] if folded else [],
+                  folded_norm=bool(folded), norm_shift=shift)
+
+
+def _deconv(group: Group, view: OnnxGraph) -> Mapped | None:
+    """ConvTranspose as Keras' ConvNDTranspose ('same' or 'valid' output size, else output_padding)."""
+    node = group.node
+    attrs = attributes(node)
+    weight = view.shape(node.input[1])
+    if not weight or None in weight or not 3 <= len(weight) <= 5 or attrs.get("group", 1) != 1:
+        return None
+    rank = len(weight) - 2
+    x = _shape(view, node.input[0], rank + 2)
+    cin, filters = weight[0], weight[1]
+    kernel = list(attrs.get("kernel_shape") or weight[2:])
+    strides, dilation = list(attrs.get("strides") or [1] * rank), list(attrs.get("dilations") or [1] * rank)
+    if None in x[2:]:
+        return None
+    out = view.shape(node.output[0])
+    if attrs.get("output_shape"):
+        out_spatial = list(attrs["output_shape"])[-rank:]
+    elif out and len(out) == rank + 2 and None not in out[2:]:
+        out_spatial = list(out[2:])
+    else:
+        pads = list(attrs.get("pads") or [0] * (2 * rank))
+        extra = list(attrs.get("output_padding") or [0] * rank)
+        out_spatial = [s * (n - 1) + e + (k - 1) * d + 1 - pads[i] - pads[i + rank]
+                       for i, (n, k, s, d, e) in enumerate(zip(x[2:], kernel, strides, dilation, extra))]
+    effective = [k + (k - 1) * (d - 1) for k, d in zip(kernel, dilation)]
+    config = {"filters": filters, "kernel_size": kernel, "strides": strides, "dilation_rate": dilation,
+              "use_bias": _has_bias(node) or bool(group.folded), "activation": group.activation or "linear",
+              "data_format": "channels_last"}
+    if out_spatial == [n * s for n, s in zip(x[2:], strides)]:
+        config["padding"] = "same"
+    elif out_spatial == [n * s + max(k - s, 0) for n, s, k in zip(x[2:], strides, effective)]:
+        config["padding"] = "valid"
+    else:  # Keras: (n - 1) * s + k + output_padding with 'valid'
+        extra = [o - ((n - 1) * s + k) for o, n, s, k in zip(out_spatial, x[2:], strides, effective)]
+        if any(e < 0 or e >= s for e, s in zip(extra, strides)):
+            return None
+        config.update(padding="valid", output_padding=extra)
+    return Mapped(f"Conv{rank}DTranspose", config, (*x[2:], cin), "item")
+
+
+def _resize(group: Group, view: OnnxGraph) -> Mapped | None:
+    info = group.info
+    x = view.shape(group.data)
+    rank = len(info["size"])
+    if not x or not 1 <= rank <= 3 or len(x) != rank + 2:
+        return None
+    need = _channels_last(x) if info["channels_first"] else tuple(x[1:])
+    config = {"size": list(info["size"]), "data_format": "channels_last"}
+    if rank == 2:
+        config["interpolation"] = info["interpolation"]
+    elif info["interpolation"] != "nearest":
+        return None
+    return Mapped(f"UpSampling{rank}D", config, need, "item")
+
+
+def _repeat(group: Group, view: OnnxGraph) -> Mapped | None:
+    info = group.info
+    x = view.shape(group.data)
+    rank = len(info["size"])
+    if not x or not 1 <= rank <= 3:
+        return None
+    need = tuple(d for i, d in enumerate(x) if i not in (0, info["axis"]))
+    config = {"size": list(info["size"]), "data_format": "channels_last"}
+    if rank == 2:
+        config["interpolation"] = "nearest"
+    return Mapped(f"UpSampling{rank}D", config, need, "item")
 
 
 def _has_bias(node) -> bool:
@@ -85,6 +158,9 @@ def _folded_batch_norm(node, view: OnnxGraph) -> str:
     if "BatchNorm" in meta.get("pkg.onnxscript.rewriter.rule_name", "") \
             or "batchnorm" in meta.get("pkg.torch.onnx.class_hierarchy", "").lower():
         return "BatchNorm folded into this Conv by the exporter: its 4C parameters are gone"
+    if "tf2onnx" in view.model.producer_name and any("/batchnorm/" in name.lower() for name in (
+            node.name, *node.input[1:])):  # the node or its folded weights are named after the BatchNorm
+        return "BatchNorm folded into this Conv by tf2onnx: its 4C parameters are gone"
     if view.model.producer_name == "pytorch" and not meta and node.input[1].startswith("onnx::"):
         return ("BatchNorm folded into this Conv by the exporter (weights rewritten by constant "
                 "folding): its 4C parameters are gone")
@@ -190,8 +266,14 @@ def _dense(group: Group, view: OnnxGraph) -> Mapped:
 def _recurrent(group: Group, view: OnnxGraph) -> Mapped:
     cell = group.info
     directions = 2 if group.partner is not None else cell.directions
-    width = cell.units * directions
-    sequences = any(_holds_steps(shape, width, view.batch) for shape in group.taken)
+    width = None if cell.width is None else cell.width * directions
+    rank = 2 if cell.frame is None else len(cell.frame) + 1  # a tensor of one step: (N, units) or (N, *frame)
+    sequences = any(_holds_steps(shape, width, view.batch, rank) for shape in group.taken)
+    if cell.frame is not None:  # ConvLSTM: the input of one step is a frame
+        config = {key: value for key, value in cell.config.items() if key != "output_positions"}
+        config.update(return_sequences=sequences, activation="tanh", recurrent_activation="sigmoid",
+                      dropout=0.0, recurrent_dropout=0.0)
+        return Mapped(cell.cell, config, (cell.steps, *cell.frame), "sequence", notes=list(cell.notes))
     config = {"units": cell.units, "return_sequences": sequences, "activation": "tanh",
               "recurrent_activation": "sigmoid", "use_bias": True, "dropout": 0.0, "recurrent_dropout": 0.0,
               **cell.config}
@@ -205,13 +287,13 @@ def _recurrent(group: Group, view: OnnxGraph) -> Mapped:
                   bidirectional=directions == 2)
 
 
-def _holds_steps(shape: tuple | None, width: int, batch: int) -> bool:
+def _holds_steps(shape: tuple | None, width: int | None, batch: int, rank: int = 2) -> bool:
     """Whether a tensor taken from a recurrent layer still has its time axis (more than one step)."""
     if shape is None:
         return True
-    if None not in shape:
+    if None not in shape and width is not None:
         return math.prod(shape) > width * batch
-    return len(shape) > 2 or shape[-1] not in (None, width)
+    return len(shape) > rank or (rank == 2 and shape[-1] not in (None, width))
 
 
 def _merge(group: Group, view: OnnxGraph) -> Mapped:
@@ -272,14 +354,21 @@ def plan(shape: tuple, need: tuple, items: int | None, mode: str) -> tuple[bool,
         layers = reshape_layers(src, need)
         if layers is not None:
             return td and wraps, [(cls, cfg, td) for cls, cfg in layers]
+    if mode == "dense" and items and items > 1 and _known(shape) and _known(need) and \
+            math.prod(shape) == items * need[-1]:  # batch and steps merged for one MatMul (Tensordot)
+        return False, [("Reshape", {"target_shape": [items, need[-1]]}, False)]
     td = bool(options) and options[0][0]
     return td and wraps, [("Lambda", {"output_shape": list(need)}, td)]
 
 
 def _to_sequence(shape: tuple, need: tuple) -> list[Adapter]:
-    steps, features = need
     if _same(shape, need):
         return []
+    if len(need) != 2:  # a sequence of frames (ConvLSTM)
+        if _known(shape) and _known(need[1:]) and math.prod(shape) % math.prod(need[1:]) == 0:
+            return [("Reshape", {"target_shape": [-1, *need[1:]]}, False)]
+        return [("Lambda", {"output_shape": list(need)}, False)]
+    steps, features = need
     if len(shape) > 2 and _same(shape[:1], (steps,)) and _known(shape[1:]) and math.prod(shape[1:]) == features:
         return [("Flatten", {}, True)]
     if _known(shape) and features and math.prod(shape) % features == 0 and (

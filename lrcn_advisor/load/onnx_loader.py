@@ -30,7 +30,29 @@ INDEX_TYPES = (onnx.TensorProto.INT64, onnx.TensorProto.INT32)
 
 def load_onnx(path: Path) -> LoadedModel:
     path = Path(path)
-    model = read_model(path)
+    return _loaded(read_model(path), str(path))
+
+
+def load_onnx_proto(model: onnx.ModelProto | bytes, name: str) -> LoadedModel:
+    """An in-memory ONNX model (a ModelProto or its serialised bytes), e.g. a live torch.onnx export.
+
+    `name` stands for the path in messages and reports. Weights must be inside the proto."""
+    if isinstance(model, (bytes, bytearray)):
+        try:
+            model = onnx.load_from_string(bytes(model))
+        except (DecodeError, ValueError, RuntimeError, UnicodeDecodeError) as error:
+            reason = (str(error).splitlines() or [type(error).__name__])[0]
+            raise InputError(f"{name}: not a readable ONNX model ({reason})") from None
+    else:
+        copy = onnx.ModelProto()
+        copy.CopyFrom(model)  # the caller's proto is never changed
+        model = copy
+    if any(t.data_location == onnx.TensorProto.EXTERNAL for t in _all_tensors(model.graph)):
+        raise InputError(f"{name}: an in-memory ONNX model must hold its weights (no external data)")
+    return _loaded(_checked(model, name), name)
+
+
+def _loaded(model: onnx.ModelProto, where: str) -> LoadedModel:
     batch = fix_batch(model)
     try:
         view = OnnxGraph(infer_shapes(model), batch)
@@ -39,7 +61,7 @@ def load_onnx(path: Path) -> LoadedModel:
         builder = Builder(view, grouper)
         graph = builder.build()
     except InputError as error:
-        raise InputError(f"{path}: {error}") from None
+        raise InputError(f"{where}: {error}") from None
     opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), "?")
     version = model.producer_version if model.producer_version not in ("", "None") else ""
     producer = f"{model.producer_name} {version}".strip() or "an unnamed producer"
@@ -50,7 +72,7 @@ def load_onnx(path: Path) -> LoadedModel:
     if unrolled:
         notes.append(f"{sum(g.copies for g in unrolled):,} per-frame node copies (unrolled by the exporter) "
                      f"grouped into {len(unrolled)} layers")
-    return LoadedModel(graph=graph, path=str(path), format="onnx", notes=tuple(notes), dropout_visible=False)
+    return LoadedModel(graph=graph, path=where, format="onnx", notes=tuple(notes), dropout_visible=False)
 
 
 # ---- reading -----------------------------------------------------------------
@@ -62,6 +84,12 @@ def read_model(path: Path) -> onnx.ModelProto:
     except (DecodeError, ValueError, RuntimeError, UnicodeDecodeError) as error:
         reason = (str(error).splitlines() or [type(error).__name__])[0]
         raise InputError(f"{path}: not a readable ONNX model ({reason})") from None
+    check_external_data(model, path)
+    return _checked(model, str(path))
+
+
+def _checked(model: onnx.ModelProto, path: str) -> onnx.ModelProto:
+    """Check it is a graph we can read; inline local functions; drop large weight values."""
     graph = model.graph
     if not model.HasField("graph") or not graph.node:
         raise InputError(f"{path}: the ONNX model has no graph nodes")
@@ -71,7 +99,6 @@ def read_model(path: Path) -> onnx.ModelProto:
     nodes = count_nodes(graph)
     if nodes > MAX_NODES:
         raise InputError(f"{path}: the ONNX graph has over {MAX_NODES:,} nodes (limit {MAX_NODES:,})")
-    check_external_data(model, path)
     if model.functions:
         model = onnx.inliner.inline_local_functions(model)
     for tensor in graph.initializer:

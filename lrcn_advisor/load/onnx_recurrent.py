@@ -7,7 +7,9 @@ simple RNN) and the one multiplying the input slice is I x G*H.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
+from typing import Any
 
 import onnx
 
@@ -33,6 +35,15 @@ class Recurrent:
     config: dict = field(default_factory=dict)
     local_sizes: dict[str, int] = field(default_factory=dict)  # initialisers inside a loop body
     notes: list[str] = field(default_factory=list)
+    frame: tuple | None = None  # ConvLSTM: (spatial input dims..., input channels) of one step
+
+    @property
+    def width(self) -> int | None:
+        """Values per step of one direction's output (filters x output positions for a ConvLSTM)."""
+        if self.frame is None:
+            return self.units
+        out = self.config.get("output_positions")
+        return None if out is None else self.units * out
 
 
 def recurrent_op(node: onnx.NodeProto, view: OnnxGraph) -> Recurrent | None:
@@ -108,6 +119,8 @@ def loop_cell(node: onnx.NodeProto, view: OnnxGraph) -> Recurrent | None:
     if body is None or not body.data:
         return None
     producer = {o: n for n in order for o in n.output}
+    if any(n.op_type == "Conv" for n in order):
+        return _conv_cell(node, order, body, producer, view)
     kernel, recurrent, weights, bias = [], [], {}, {}
     for n in order:
         operands = [body.labels.get(i, frozenset()) for i in n.input[:2]]
@@ -140,11 +153,102 @@ def loop_cell(node: onnx.NodeProto, view: OnnxGraph) -> Recurrent | None:
                      config=config, local_sizes=body.local_sizes, notes=notes)
 
 
-def _from_matmul(name: str, producer: dict) -> bool:
+def _from_matmul(name: str, producer: dict, ops=("MatMul", "Gemm")) -> bool:
     node = producer.get(name)
     if node is not None and (node.op_type in VALUE_SLOTS or node.op_type == "Split") and node.input:
         node = producer.get(node.input[0])
-    return node is not None and node.op_type in ("MatMul", "Gemm")
+    return node is not None and node.op_type in ops
+
+
+def _conv_cell(node: onnx.NodeProto, order: list, body: _Body, producer: dict,
+               view: OnnxGraph) -> Recurrent | None:
+    """A loop body whose gates are convolutions of the input frame and of the carried state: a ConvLSTM.
+
+    The state convolutions' weights hold F x G*F values per kernel position
+    (G = 4 gates); the input ones C_in x G*F. The first input convolution
+    gives the kernel, strides, dilation and padding (Keras pads the state 'same').
+    """
+    from_input, from_state, bias = [], [], {}
+    for n in order:
+        labels = [body.labels.get(i, frozenset()) for i in n.input[:2]]
+        if n.op_type == "Conv" and len(n.input) >= 2 and labels[1] == {"const"} and "const" not in labels[0]:
+            (from_state if "state" in labels[0] else from_input).append(n)
+        elif n.op_type == "Add" and len(n.input) == 2:
+            const = [i for i, label in zip(n.input, labels) if label == {"const"}]
+            other = [i for i, label in zip(n.input, labels) if label != {"const"}]
+            if len(const) == 1 and len(other) == 1 and _from_matmul(other[0], producer, ("Conv",)):
+                bias.update(dict.fromkeys(body.sources.get(const[0], ())))
+    if not from_input or not from_state:
+        return None
+    first = attributes(from_input[0])
+    kernel = list(first.get("kernel_shape") or [])
+    rank = len(kernel)
+    if not 1 <= rank <= 3 or first.get("group", 1) != 1:
+        return None
+    sources = {side: list(dict.fromkeys(s for n in convs for s in body.sources.get(n.input[1], ())))
+               for side, convs in (("input", from_input), ("state", from_state))}
+    sizes = {name: body.local_sizes.get(name) or view.elements(name) or 0
+             for names in (*sources.values(), bias) for name in names}
+    shape_of = {name: body.shapes.get(name) or view.shape(name) for name in sizes}
+    recurrent = [shape_of[name] for name in sources["state"]]
+    if len(recurrent) != 1 or not recurrent[0] or len(recurrent[0]) != rank + 2:
+        return None
+    weight = tuple(recurrent[0])
+    if list(weight[:rank]) == kernel:    # Keras layout (*kernel, F, 4F)
+        filters, columns = weight[rank:]
+    elif list(weight[2:]) == kernel:     # ONNX layout (4F, F, *kernel)
+        columns, filters = weight[:2]
+    else:
+        return None
+    area = math.prod(kernel)
+    if not filters or columns != 4 * filters or area * filters * columns != sizes[sources["state"][0]]:
+        return None
+    kernel_values = sum(sizes[name] for name in sources["input"])
+    if kernel_values % (area * columns):
+        return None
+    channels = kernel_values // (area * columns)
+    data = body.data[0]
+    x = view.shape(data)  # time-major: (T, N, *spatial, C) or (T, N, C, *spatial)
+    steps = x[0] if x and len(x) == rank + 3 else None
+    spatial = None
+    if x and len(x) == rank + 3:
+        spatial = tuple(x[2:2 + rank]) if x[-1] == channels else tuple(x[3:])
+    strides = list(first.get("strides") or [1] * rank)
+    dilation = list(first.get("dilations") or [1] * rank)
+    padding = _conv_padding(first, spatial, kernel, strides, dilation)
+    if padding is None:
+        return None
+    out = None
+    if spatial and None not in spatial:
+        out = math.prod(_out_size(n, k, s, d, padding) for n, k, s, d in zip(spatial, kernel, strides, dilation))
+    bias_values = sum(sizes.get(name, 0) for name in bias)
+    config = {"filters": filters, "kernel_size": kernel, "strides": strides, "dilation_rate": dilation,
+              "padding": padding, "use_bias": bias_values > 0, "data_format": "channels_last",
+              "output_positions": out}
+    notes = [] if bias_values in (0, columns) else [f"{bias_values} bias values where Keras has {columns}"]
+    return Recurrent(f"ConvLSTM{rank}D", filters, channels, steps, data,
+                     list(dict.fromkeys([*sources["input"], *sources["state"], *bias])), config=config,
+                     local_sizes=body.local_sizes, notes=notes, frame=(*(spatial or (None,) * rank), channels))
+
+
+def _out_size(n: int, k: int, s: int, d: int, padding: str) -> int:
+    return -(-n // s) if padding == "same" else (n - d * (k - 1) - 1) // s + 1
+
+
+def _conv_padding(attrs: dict, spatial, kernel, strides, dilation) -> str | None:
+    """Keras 'same' or 'valid' for a convolution's ONNX padding; None when it is neither."""
+    auto = attrs.get("auto_pad", "NOTSET")
+    if auto in ("SAME_UPPER", "SAME_LOWER"):
+        return "same"
+    pads = attrs.get("pads") or [0] * (2 * len(kernel))
+    if auto == "VALID" or not any(pads):
+        return "valid"
+    if not spatial or None in spatial:
+        return None
+    rank = len(kernel)
+    padded = [(n + pads[i] + pads[i + rank] - d * (k - 1) - 1) // s + 1
+              for i, (n, k, s, d) in enumerate(zip(spatial, kernel, strides, dilation))]
+    return "same" if padded == [-(-n // s) for n, s in zip(spatial, strides)] else None
 
 
 def _cell_shape(kernel: list, recurrent: list, body: _Body):
@@ -235,3 +339,78 @@ def _label_body(node: onnx.NodeProto, body: onnx.GraphProto, order: list[onnx.No
                 labels[o] = merged - const
     states = [i.name for i in body.input if labels.get(i.name) == {"state"}]
     return _Body(labels, sources, shapes, local_sizes, list(dict.fromkeys(data)), states)
+
+
+# ---- recurrent layers unrolled into per-step ops (Keras unroll=True through tf2onnx) ------------
+
+CELL_SCOPE = re.compile(r"^(lstm|gru|simple_rnn)_cell(_\d+)?$")
+
+
+@dataclass
+class Unrolled:
+    """The nodes of one recurrent layer that the exporter unrolled step by step."""
+
+    prefix: str                 # name scope of the layer ("model/rnn1_1")
+    cell: Recurrent
+    nodes: set[int]             # id() of its nodes
+    group: Any = None           # the Grouper's group, once made
+
+
+def unrolled_cells(view: OnnxGraph) -> list[Unrolled]:
+    """Unrolled cells: per step, the input slice times a kernel I x G*H plus the previous output
+    times a recurrent kernel H x G*H (G = 4 gates for an LSTM, 3 for a GRU, 1 for a simple RNN),
+    all under one layer's name scope with a `*_cell` sub-scope, as tf2onnx writes Keras' unroll=True."""
+    uses: dict[str, dict[str, list]] = {}
+    for node in view.order:
+        if node.op_type not in ("MatMul", "Gemm") or len(node.input) < 2 or not view.is_const(node.input[1]):
+            continue
+        parts = node.name.split("/")
+        cell = next((i for i, p in enumerate(parts) if CELL_SCOPE.match(p)), None)
+        if cell:
+            uses.setdefault("/".join(parts[:cell]), {}).setdefault(node.input[1], []).append(node)
+    found = []
+    for prefix, weights in uses.items():
+        cell = _unrolled_cell(view, prefix, weights)
+        if cell is not None:
+            nodes = {id(n) for n in view.order if n.name.startswith(prefix + "/")}
+            found.append(Unrolled(prefix, cell, nodes))
+    return found
+
+
+def _unrolled_cell(view: OnnxGraph, prefix: str, weights: dict[str, list]) -> Recurrent | None:
+    shapes = {w: view.shape(w) for w in weights}
+    if len(weights) != 2 or any(not s or len(s) != 2 or None in s for s in shapes.values()):
+        return None
+    if len({s[1] for s in shapes.values()}) != 1:
+        return None
+
+    def from_cell(node) -> bool:  # data from a previous step (or a constant initial state)
+        source = view.producer.get(node.input[0])
+        return view.is_const(node.input[0]) or (source is not None and any(
+            CELL_SCOPE.match(p) for p in source.name.split("/")))
+
+    recurrent = [w for w, nodes in weights.items() if all(map(from_cell, nodes))]
+    if len(recurrent) != 1:
+        return None
+    (kernel,) = [w for w in weights if w != recurrent[0]]
+    units, columns = shapes[recurrent[0]]
+    cell = CELL_OF_GATES.get(columns // units) if columns % units == 0 else None
+    if cell is None:
+        return None
+    bias = []
+    for node in view.order:
+        if node.op_type == "Add" and node.name.startswith(prefix + "/"):
+            for name in node.input:
+                shape = view.shape(name)
+                if view.is_const(name) and view.sources(name) and shape and math.prod(shape) in (
+                        columns, 2 * columns) and not any(s in weights for s in view.sources(name)):
+                    bias.extend(view.sources(name))
+    bias = list(dict.fromkeys(bias))
+    bias_size = sum(view.elements(b) or 0 for b in bias)
+    config = {"use_bias": bias_size > 0}
+    if cell == "GRU":
+        config["reset_after"] = bias_size != 3 * units
+    steps = len(weights[kernel]) if len(weights[kernel]) > 1 else None
+    notes = [f"unrolled by the exporter into {len(weights[recurrent[0]])} steps of MatMul and gate ops"]
+    return Recurrent(cell, units, shapes[kernel][0], steps, "",
+                     [*view.sources(kernel), *view.sources(recurrent[0]), *bias], config=config, notes=notes)

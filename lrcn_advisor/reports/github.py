@@ -5,10 +5,16 @@ the runner requires, so a layer name can neither end the command nor start a new
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
 from lrcn_advisor.vocabulary import SEVERITY_RANK
 
 from .markdown import active
 from .text import inert
+
+if TYPE_CHECKING:
+    from . import RenderContext
 
 COMMAND = {"error": "error", "warning": "warning", "info": "notice"}
 
@@ -26,7 +32,7 @@ def annotation(severity: str, path: str, title: str, message: str) -> str:
     return f"::{COMMAND[severity]} {properties}::{escape_data(message)}"
 
 
-def render(documents: list[dict]) -> str:
+def emit(documents: Sequence[dict], context: RenderContext) -> str:
     """Annotations, errors first (budgets before findings), then warnings and notices."""
     entries = []
     for document in documents:

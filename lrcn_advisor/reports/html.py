@@ -11,7 +11,9 @@ from __future__ import annotations
 import json
 import os
 from datetime import datetime, timezone
+from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup, escape
@@ -21,6 +23,9 @@ from lrcn_advisor.vocabulary import SEVERITY_RANK, GuideSection
 from . import charts
 from .diagram import compact_shape, full_shape, layout
 from .text import layer_class
+
+if TYPE_CHECKING:
+    from . import RenderContext
 
 TEMPLATES = Path(__file__).with_name("templates")
 GUIDE_SECTIONS = tuple(section.value for section in GuideSection)
@@ -40,6 +45,18 @@ OTHER_COLOURS = ["#db2777", "#9333ea", "#0f766e", "#a16207", "#be123c"]
 def render(document: dict, *, now: datetime | None = None) -> str:
     """The report page for one model's JSON document."""
     return _environment().get_template("report.html.j2").render(**context(document, now=now))
+
+
+def emit(documents: Sequence[dict], context: RenderContext) -> str:
+    """The registry's entry: the page of the one model in `documents`."""
+    (document,) = documents
+    return render(document)
+
+
+def emit_fragment(documents: Sequence[dict], run: RenderContext) -> str:
+    """A notebook cell's view: the gate verdict, the findings and the block MACs chart (one <div>)."""
+    (document,) = documents
+    return _environment().get_template("notebook.html.j2").render(**context(document), gate=run.gate)
 
 
 def _environment() -> Environment:
@@ -225,6 +242,7 @@ def _finding(finding: dict, index: int) -> dict:
         index=index,
         anchor="f-" + str(finding.get("fingerprint") or index),
         active=not finding.get("suppressed") and not finding.get("in_baseline"),
+        severity_rank=SEVERITY_RANK.get(finding.get("severity", ""), 0),
         evidence_items=[(str(key).replace("_", " "), _evidence_value(value)) for key, value in evidence.items()],
         cost_view=_cost(cost) if cost else None,
     )

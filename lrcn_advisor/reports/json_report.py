@@ -3,16 +3,22 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
-from lrcn_advisor import __version__
+from lrcn_advisor._version import __version__
 from lrcn_advisor.ir import LayerInfo
 from lrcn_advisor.result import Result
 from lrcn_advisor.rules import REGISTRY
 
+if TYPE_CHECKING:
+    from . import RenderContext
+
 SCHEMA_VERSION = "2.0"
-CONVENTION = ("Parameters: Keras count_params() (non-trainable included; ONNX: initialiser elements, shared "
-              "ones once). MACs: one fused multiply-add, one sample, the whole clip; FLOPs = 2 x MACs. "
-              "Conv: output elements x kernel volume x C_in/groups; Dense: leading dims x in x units; "
+CONVENTION = ("Parameters: Keras count_params() (non-trainable included; ONNX: initialiser elements each layer "
+              "uses, exporter changes in params_delta_vs_keras). MACs: one fused multiply-add, one sample, the "
+              "whole clip; FLOPs = 2 x MACs. Conv: output elements x kernel volume x C_in/groups; ConvTranspose: "
+              "input positions x kernel volume x C_in x C_out; Dense: leading dims x in x units; "
               "LSTM: T x 4H(I+H); GRU: T x 3H(I+H); SimpleRNN: T x H(I+H); ConvLSTM2D: T x positions x 4F x "
               "kernel area x (C_in+F); TimeDistributed: T x per-frame cost; Bidirectional: both directions; "
               "bias, activations, pooling, dropout, normalisation and merges: 0.")
@@ -46,12 +52,14 @@ def result_to_dict(result: Result) -> dict:
             "input_shapes": [_shape(s) for s in ir.input_shapes],
             "frames": ir.frames, "frames_source": ir.frames_source,
             "sha256": result.sha256, "keras_version": ir.keras_version or None,
+            "loss": ir.model.loss if ir.model is not None else None,
         },
         "layers": [_layer(layer, total_macs, ir.frames) for layer in ir.layers],
         "blocks": [{"id": b.id, "stage": b.stage, "label": b.label, "layers": b.layers, "params": b.params,
                     "trainable_params": b.trainable_params, "macs": b.macs, "flops": 2 * b.macs,
                     "share_macs": _share(b.macs, total_macs)} for b in ir.blocks],
         "totals": {"params": ir.params, "trainable_params": ir.trainable_params,
+                   "exact": ir.exact, "params_exact": ir.params_exact,
                    "non_trainable_params": ir.params - ir.trainable_params, "macs": total_macs,
                    "flops": 2 * total_macs,
                    "activation_bytes": BYTES_PER_VALUE * sum(_elements(l.output_shape, ir.frames) for l in ir.layers)},
@@ -71,9 +79,11 @@ def _layer(layer: LayerInfo, total_macs: int, frames: int | None) -> dict:
         "inputs": layer.inputs, "output_shape": _shape(layer.output_shape),
         "output_shapes": [_shape(s) for s in layer.output_shapes],
         "params": layer.params, "trainable_params": layer.trainable_params,
-        "non_trainable_params": layer.non_trainable_params, "macs": layer.macs, "flops": 2 * layer.macs,
+        "non_trainable_params": layer.non_trainable_params, "params_delta_vs_keras": layer.params_delta_vs_keras,
+        "macs": layer.macs, "flops": 2 * layer.macs,
         "share_macs": _share(layer.macs, total_macs), "block": layer.block, "status": layer.status,
         "frames": layer.frames, "note": layer.note or None,
+        "exact": layer.exact, "params_exact": layer.params_exact, "shape_origin": layer.shape_origin or None,
         "children": [_layer(child, total_macs, frames) for child in layer.children],
     }
 
@@ -88,6 +98,13 @@ def _share(part: int, whole: int) -> float:
 
 def _elements(shape, frames) -> int:
     return math.prod((frames or 1) if d is None else d for d in shape[1:]) if shape else 0
+
+
+def emit(documents: Sequence[dict[str, Any]], context: RenderContext) -> str:
+    """One model: its document; several: {"schema_version", "models": [...]}."""
+    if len(documents) == 1:
+        return dumps(documents[0])
+    return dumps({"schema_version": SCHEMA_VERSION, "models": list(documents)})
 
 
 def dumps(data) -> str:

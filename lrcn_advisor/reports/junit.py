@@ -1,6 +1,6 @@
 """JUnit XML: one testsuite per model, one testcase per finding and one passing testcase per clean rule.
 
-A finding at or above `fail_on` is a <failure> (exactly what fails the gate); a finding below it
+A finding that fails the run's gate is a <failure> (the gate's own verdict, not recomputed); a finding below it
 passes with its message in <system-out>; suppressed and baselined findings are <skipped>; an
 exceeded budget is a failed testcase of its own. Text from model files is made inert first, since
 XML 1.0 cannot carry most control characters; ElementTree escapes the rest.
@@ -8,26 +8,31 @@ XML 1.0 cannot carry most control characters; ElementTree escapes the rest.
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-from lrcn_advisor.vocabulary import SEVERITY_RANK, FailOn
+from lrcn_advisor.result import Gate
 from lrcn_advisor.rules import REGISTRY
 
 from .text import inert
 
+if TYPE_CHECKING:
+    from . import RenderContext
 
-def render(documents: list[dict], fail_on: str = "error", rules: list[str] | None = None) -> str:
-    """`rules`: the rule ids that ran (default: the whole registry)."""
-    ran = sorted(REGISTRY) if rules is None else rules
+
+def emit(documents: Sequence[dict], context: RenderContext) -> str:
+    """`context.rules`: the rule ids that ran (none given: the whole registry)."""
+    ran = list(context.rules) or sorted(REGISTRY)
     root = ET.Element("testsuites", name="lrcn-advise")
     for document in documents:
-        root.append(_suite(document, FailOn(fail_on).rank, ran))
+        root.append(_suite(document, context.gate, ran))
     for key in ("tests", "failures", "errors", "skipped"):
         root.set(key, str(sum(int(suite.get(key)) for suite in root)))
     ET.indent(root)
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
 
 
-def _suite(document: dict, rank: int, ran: list[str]) -> ET.Element:
+def _suite(document: dict, gate: Gate, ran: list[str]) -> ET.Element:
     path = inert(document["model"]["path"])
     suite = ET.Element("testsuite", name=path)
     properties = ET.SubElement(suite, "properties")
@@ -42,7 +47,7 @@ def _suite(document: dict, rank: int, ran: list[str]) -> ET.Element:
             reason = f"suppressed: {inert(finding['suppressed'])}" if finding["suppressed"] else "in the baseline"
             ET.SubElement(case, "skipped", message=reason)
             skipped += 1
-        elif SEVERITY_RANK[finding["severity"]] >= rank:
+        elif gate.fails(finding["fingerprint"]):
             failure = ET.SubElement(case, "failure", type=finding["severity"], message=inert(finding["message"]))
             failure.text = text
             failures += 1

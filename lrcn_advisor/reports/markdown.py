@@ -1,4 +1,4 @@
-"""Markdown for a pull-request comment (`render`) and the GitHub job summary (`render_summary`).
+"""Markdown for a pull-request comment (`emit`) and the GitHub job summary (`emit_summary`).
 
 Every string read from a model file goes through `md()`, so a layer name cannot add markup,
 links, HTML, table cells or @-mentions.
@@ -6,11 +6,17 @@ links, HTML, table cells or @-mentions.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-from lrcn_advisor.vocabulary import SEVERITY_RANK, FailOn
+from lrcn_advisor.result import Gate
 from lrcn_advisor.rules import REGISTRY
+from lrcn_advisor.vocabulary import SEVERITY_RANK
 
-from .text import inert, macs, num, pct
+from .text import inert, macs, num, pct, rule_url
+
+if TYPE_CHECKING:
+    from . import RenderContext
 
 MARKER = "<!-- lrcn-advise -->"  # lets a bot find and update its earlier comment
 ICON = {"error": "🔴", "warning": "🟡", "info": "🔵"}
@@ -27,40 +33,33 @@ def active(document: dict) -> list[dict]:
     return [f for f in document["findings"] if not f["suppressed"] and not f["in_baseline"]]
 
 
-def failed(documents: list[dict], fail_on: str) -> bool:
-    """The gate's verdict, as the CLI decides it: a finding at or above `fail_on`, or a budget."""
-    rank = FailOn(fail_on).rank
-    return any(SEVERITY_RANK[f["severity"]] >= rank for d in documents for f in active(d)) \
-        or any(d["budget_failures"] for d in documents)
-
-
-def verdict(documents: list[dict], fail_on: str) -> str:
+def verdict(documents: Sequence[dict], gate: Gate) -> str:
     parts = [f"{len(documents)} model(s)",
              *(f"{sum(d['counts'][level] for d in documents)} {label}" for level, label in COUNTED.items())]
     budgets = sum(len(d["budget_failures"]) for d in documents)
     if budgets:
         parts.append(f"{budgets} budget(s) exceeded")
-    head = "❌ **lrcn-advise: failed**" if failed(documents, fail_on) else "✅ **lrcn-advise: passed**"
-    return f"{head} · {' · '.join(parts)} (fail-on: {fail_on})"
+    head = "❌ **lrcn-advise: failed**" if gate.failed else "✅ **lrcn-advise: passed**"
+    return f"{head} · {' · '.join(parts)} (fail-on: {gate.fail_on})"
 
 
-def render(documents: list[dict], fail_on: str = "error") -> str:
+def emit(documents: Sequence[dict], context: RenderContext) -> str:
     """A pull-request comment: verdict, then per model its findings and (folded) block table."""
-    lines = [MARKER, f"## {verdict(documents, fail_on)}", ""]
+    lines = [MARKER, f"## {verdict(documents, context.gate)}", ""]
     for document in documents:
-        lines += _model(document, folded=True)
+        lines += _model(document, folded=True, docs_url=context.docs_url)
     return "\n".join(lines) + "\n"
 
 
-def render_summary(documents: list[dict], fail_on: str = "error") -> str:
+def emit_summary(documents: Sequence[dict], context: RenderContext) -> str:
     """$GITHUB_STEP_SUMMARY: the verdict line, each model's block table and its findings."""
-    lines = [verdict(documents, fail_on), ""]
+    lines = [verdict(documents, context.gate), ""]
     for document in documents:
-        lines += _model(document, folded=False)
+        lines += _model(document, folded=False, docs_url=context.docs_url)
     return "\n".join(lines) + "\n"
 
 
-def _model(document: dict, folded: bool) -> list[str]:
+def _model(document: dict, folded: bool, docs_url: str | None) -> list[str]:
     model, totals = document["model"], document["totals"]
     frames = f"T={model['frames']}" if model["frames"] else "no time axis"
     lines = [f"### {md(model['path'])}", "",
@@ -72,7 +71,7 @@ def _model(document: dict, folded: bool) -> list[str]:
     findings = sorted(active(document), key=lambda f: -SEVERITY_RANK[f["severity"]])
     if findings:
         lines += ["| severity | rule | layers | finding | fix |", "| --- | --- | --- | --- | --- |"]
-        lines += [f"| {ICON[f['severity']]} {f['severity']} | {_rule_link(f)} | "
+        lines += [f"| {ICON[f['severity']]} {f['severity']} | {_rule_link(f, docs_url)} | "
                   f"{', '.join(md(name) for name in f['layers']) or 'model'} | {md(f['message'])} | {md(f['fix'])} |"
                   for f in findings]
     else:
@@ -86,7 +85,7 @@ def _model(document: dict, folded: bool) -> list[str]:
     return lines
 
 
-def _rule_link(finding: dict) -> str:
-    rule = REGISTRY.get(finding["rule"])
+def _rule_link(finding: dict, docs_url: str | None) -> str:
     label = f"{md(finding['rule'])} {md(finding['name'])}"
-    return f"[{label}]({rule.help_uri})" if rule else label
+    url = rule_url(finding["rule"], docs_url) if finding["rule"] in REGISTRY else None
+    return f"[{label}]({url})" if url else label

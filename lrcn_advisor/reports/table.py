@@ -1,6 +1,10 @@
 """The terminal view: layer table, block summary, totals and findings (rich)."""
 from __future__ import annotations
 
+import io
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
@@ -9,7 +13,19 @@ from lrcn_advisor.vocabulary import FrameSource
 
 from .text import delta, inert, layer_class, macs, num, pct, shape
 
+if TYPE_CHECKING:
+    from . import RenderContext
+
 SEVERITY_STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
+
+
+def emit(documents: Sequence[dict], context: RenderContext) -> str:
+    """Every model's tables, as plain text or (context.color) with ANSI styles."""
+    console = Console(record=True, width=context.width, file=io.StringIO(), highlight=False, soft_wrap=False,
+                      force_terminal=context.color, color_system="auto" if context.color else None)
+    for document in documents:
+        render(document, console, verbose=context.verbose)
+    return console.export_text(styles=context.color)
 
 
 def render(data: dict, console: Console, *, verbose: bool = False) -> None:
@@ -24,8 +40,13 @@ def render(data: dict, console: Console, *, verbose: bool = False) -> None:
     for layer in data["layers"]:
         style = "magenta" if layer["status"] != "ok" else None
         name = inert(layer["name"]) + ("  [" + layer["status"] + "]" if layer["status"] != "ok" else "")
-        table.add_row(Text(name, style=style), Text(inert(layer_class(layer))),
-                      Text(shape(layer["output_shape"])), num(layer["params"]), macs(layer["macs"]),
+        # numbers resting on a shape the file does not settle: "?" unknown, "~" assumed
+        exact, params_exact = layer.get("exact", True), layer.get("params_exact", True)
+        params_cell = Text("?", style="magenta") if not params_exact else Text(num(layer["params"]))
+        macs_cell = Text("?", style="magenta") if not params_exact else \
+            (Text("~" + macs(layer["macs"]), style="magenta") if not exact else Text(macs(layer["macs"])))
+        shape_cell = Text(("~" if not exact else "") + shape(layer["output_shape"]))
+        table.add_row(Text(name, style=style), Text(inert(layer_class(layer))), shape_cell, params_cell, macs_cell,
                       pct(layer["macs"], totals["macs"]), Text(layer["block"]))
     console.print(table)
     blocks = Table(title="Blocks", header_style="bold", title_justify="left", pad_edge=True)
@@ -35,10 +56,15 @@ def render(data: dict, console: Console, *, verbose: bool = False) -> None:
         blocks.add_row(f"{block['id']} ({block['label']})", str(len(block["layers"])), num(block["params"]),
                        macs(block["macs"]), pct(block["macs"], totals["macs"]))
     console.print(blocks)
+    at_least = "" if totals.get("params_exact", True) else "≥ "
+    approx = "" if totals.get("exact", True) else "~"
     console.print(Text(
-        f"Total: {num(totals['params'])} params ({num(totals['trainable_params'])} trainable, "
-        f"{num(totals['non_trainable_params'])} non-trainable) · {num(totals['macs'])} MACs · "
-        f"{num(totals['flops'])} FLOPs per clip", style="bold"))
+        f"Total: {at_least}{num(totals['params'])} params ({num(totals['trainable_params'])} trainable, "
+        f"{num(totals['non_trainable_params'])} non-trainable) · {approx}{num(totals['macs'])} MACs · "
+        f"{approx}{num(totals['flops'])} FLOPs per clip", style="bold"))
+    if not totals.get("exact", True):
+        console.print(Text("~ rests on a shape an opaque layer may have changed; ? unknown (counted 0); "
+                           + ("params are a lower bound" if at_least else "params are exact"), style="magenta"))
     for line in data["warnings"]:
         console.print(Text("warning: " + inert(line), style="yellow"))
     for line in data["notes"]:
@@ -123,6 +149,8 @@ def render_findings(data: dict, console: Console, *, verbose: bool = False) -> N
                        style="bold"))
     for finding in active:
         where = ", ".join(f"`{inert(n)}`" for n in finding["layers"][:4]) or "model"
+        if len(finding["layers"]) > 4:
+            where += f", … ({len(finding['layers'])} layers)"
         head = Text(f"  {finding['severity'].upper():7} ", style=SEVERITY_STYLE[finding["severity"]])
         head.append(f"{finding['rule']} {finding['name']}", style="bold")
         head.append(f"  [{where}]")
@@ -132,7 +160,10 @@ def render_findings(data: dict, console: Console, *, verbose: bool = False) -> N
         cost = finding["cost"]
         if cost:
             console.print(Text(f"    cost of the fix: params {delta(cost['params_before'], cost['params_after'])}; "
-                               f"MACs {delta(cost['macs_before'], cost['macs_after'])}"))
+                               f"MACs {delta(cost['macs_before'], cost['macs_after'])}"
+                               + (f" ({inert(cost['saving_from'])})" if cost.get("saving_from") else "")))
+            for introduced in cost.get("introduces") or []:
+                console.print(Text(f"    this fix makes {inert(introduced)}", style="yellow"))
         if verbose:
             console.print(Text(f"    why: {finding['rationale']}", style="dim"))
     for failure in data["budget_failures"]:

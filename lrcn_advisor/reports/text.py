@@ -20,3 +20,11 @@ def inert(text: str) -> str:
 def layer_class(layer) -> str:
     """'TimeDistributed(Conv2D)' for wrappers, the class otherwise."""
     return f"{layer['class']}({layer['inner_class']})" if layer.get("inner_class") else layer["class"]
+
+
+RULES_DOC = "docs/rules.md"  # in the repository; published copies are configured with `docs-url`
+
+
+def rule_url(rule_id: str, docs_url: str | None) -> str | None:
+    """The link to a rule's section of docs/rules.md where it is published (`docs-url`), else None."""
+    return f"{docs_url.rstrip('#')}#{rule_id.lower()}" if docs_url else None

@@ -37,6 +37,8 @@ class Hit:
     evidence: dict[str, Any] = field(default_factory=dict)
     edit: Edit | None = None
     severity: Severity | None = None  # a check may lower or raise its default for this hit
+    # other ways to fix the same problem, tried in order when `edit` would make another rule fire
+    alternatives: list[tuple[str, Edit]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -57,12 +59,27 @@ class Rule:
     def defaults(self) -> dict[str, Any]:
         return {option.name: option.default for option in self.options}
 
-    @property
-    def help_uri(self) -> str:
-        return f"https://lrcn-advise.readthedocs.io/rules/{self.id}"
-
 
 REGISTRY: dict[str, Rule] = {}
+
+# Rules that push the same knob in opposite directions: a fix for the key must never make one of
+# its values fire (and the other way round), or the advice would go in circles.
+OPPOSITES: dict[str, frozenset[str]] = {
+    "POL001": frozenset({"POL005", "POL002", "LST003"}),
+    "POL002": frozenset({"POL005", "CNV001"}),
+    "POL005": frozenset({"POL001", "POL002"}),
+    "CNV001": frozenset({"POL001", "POL002"}),
+    "LST003": frozenset({"POL001", "LST008"}),
+    "DRP001": frozenset({"DRP002", "DRP004", "DRP003"}),
+    "DRP002": frozenset({"DRP001", "DRP004", "DRP006"}),
+    "DRP003": frozenset({"DRP001", "DRP004", "DRP006"}),
+    "DRP004": frozenset({"DRP001", "DRP002", "DRP003"}),
+    "DRP006": frozenset({"DRP002", "DRP003"}),
+    "LST001": frozenset({"LST007"}),
+    "LST006": frozenset({"LST007"}),
+    "LST007": frozenset({"LST003", "LST008"}),
+    "LST008": frozenset({"LST003", "LST007"}),
+}
 
 
 def rule(*, id: str, name: str, title: str, section: str, severity: str, guide: str, rationale: str,

@@ -15,7 +15,9 @@ REGULARISERS = {"Dropout", "SpatialDropout2D", "SpatialDropout3D", "GaussianDrop
 @rule(id="CNV001", name="conv-dominates-compute", title="One convolution dominates compute on large frames",
       section="conv", severity="warning", guide=GUIDE, probe="cost",
       options=(Option("max_share", 0.5, "share of the model's MACs one convolution may take"),
-               Option("min_frame_side", 112, "frames at least this big (shorter side) count as large")),
+               Option("min_frame_side", 112, "frames at least this big (shorter side) count as large"),
+               Option("min_frame_macs", 25_000_000, "the convolution's MACs per frame must reach this to matter"),
+               Option("collapse_side", 2, "never suggest a stride that leaves a final map this small (POL001)")),
       rationale="""A convolution's cost is output pixels x kernel x input channels x filters, paid
       once per frame. On large frames a full-resolution convolution early in the stack can cost more
       than the rest of the network together; the guide lists computational expense on large images
@@ -27,20 +29,33 @@ def conv_dominates_compute(ctx: CheckContext):
     frame = frame_hw(ir)
     if not frame or min(frame) < opts["min_frame_side"] or not ir.macs:
         return
+    stack = feature_stack(ir)
     for layer in ir.layers:
         if layer.kind != "conv":
             continue
         fraction = share(layer.macs, ir.macs)
-        if fraction <= opts["max_share"]:
+        per_frame = layer.macs // (layer.frames or 1) if layer.time_distributed else layer.macs // (ir.frames or 1)
+        if fraction <= opts["max_share"] or per_frame < opts["min_frame_macs"]:
             continue
         stride = pair(layer.config.get("strides"))
+        evidence = {"share": round(fraction, 4), "macs": layer.macs, "macs_per_frame": per_frame,
+                    "frame": list(frame)}
+        message = (f"`{layer.name}` does {pct(fraction)} of the model's MACs ({fmt_macs(per_frame)} per frame, "
+                   f"{fmt_macs(layer.macs)} per clip) on {side(frame)} frames")
+        filters = int(layer.config.get("filters") or 0)
+        fewer = edits.set_config(layer.name, f"filters {filters} -> {filters // 2} at `{layer.name}`",
+                                 filters=max(1, filters // 2)) if filters > 1 else None
+        fewer_fix = f"use {filters // 2} filters instead of {filters} at `{layer.name}`"
+        # A stride that would collapse the final map contradicts POL001: offer fewer filters only.
+        collapses = stack.final_hw is not None and max(stack.final_hw) // 2 <= opts["collapse_side"]
+        if collapses:
+            if fewer is not None:
+                yield Hit([layer.name], message, fewer_fix, evidence, fewer)
+            continue
         edit = edits.set_config(layer.name, f"stride {stride[0]} -> {stride[0] * 2} at `{layer.name}`",
                                 strides=[stride[0] * 2, stride[1] * 2])
-        yield Hit([layer.name],
-                  f"`{layer.name}` does {pct(fraction)} of the model's MACs ({fmt_macs(layer.macs)} per clip) "
-                  f"on {side(frame)} frames",
-                  f"use strides={stride[0] * 2} at `{layer.name}` (or pool before it)",
-                  {"share": round(fraction, 4), "macs": layer.macs, "frame": list(frame)}, edit)
+        yield Hit([layer.name], message, f"use strides={stride[0] * 2} at `{layer.name}` (or pool before it)",
+                  evidence, edit, alternatives=[(fewer_fix, fewer)] if fewer is not None else [])
 
 
 @rule(id="CNV002", name="shallow-conv-stack", title="Too few conv layers for the frame size",
@@ -99,6 +114,8 @@ def deep_conv_unregularised(ctx: CheckContext):
         return
     if any(layer.config.get("kernel_regularizer") for layer in stack.convs):
         return
+    if not any(layer.trainable_params for layer in stack.convs):
+        return  # a frozen (pretrained) stack cannot overfit
     anchor = stack.last_spatial.name
     drop = edits.time_distributed(f"{anchor}_dropout", "Dropout", rate=0.25)
     yield Hit([layer.name for layer in stack.convs],

@@ -4,8 +4,8 @@ from __future__ import annotations
 from lrcn_advisor import edits
 
 from .base import CheckContext, Hit, Option, rule
-from lrcn_advisor.ir_view import (feature_stack, fmt_int, frame_hw, map_hw, pair, recurrent_input_features,
-                   recurrent_layers, share, pct, side)
+from lrcn_advisor.ir_view import (feature_stack, fmt_int, frame_hw, frame_vector_consumer, map_hw, map_source,
+                                  pair, recurrent_input_features, recurrent_layers, share, pct, side)
 
 GUIDE = "2. Pooling layer (MaxPooling or AveragePooling)"
 
@@ -14,9 +14,18 @@ COLLAPSED_SIDE = 2  # maps this small are POL001's; POL002 leaves them alone
 
 
 def _pool_edit(sizes: dict[str, int], description: str) -> edits.Edit:
+    """Set pooling windows; a window of 1 removes the pooling layer."""
     steps = [edits.set_config(name, description, pool_size=[size, size], strides=[size, size])
-             for name, size in sizes.items()]
+             for name, size in sizes.items() if size > 1]
+    removed = [name for name, size in sizes.items() if size <= 1]
+    if removed:
+        steps.append(edits.remove_layers(removed, description))
     return edits.chain(description, *steps) if len(steps) != 1 else steps[0]
+
+
+def _describe(old: dict[str, int], sizes: dict[str, int]) -> str:
+    return "; ".join(f"remove the pooling layer `{n}` ({old[n]}x{old[n]})" if s <= 1
+                     else f"{old[n]}x{old[n]} -> {s}x{s} at `{n}`" for n, s in sizes.items())
 
 
 def _features(ir) -> int | None:
@@ -49,7 +58,9 @@ def _shrink_plan(ctx: CheckContext, target: int):
 @rule(id="POL001", name="feature-map-collapse", title="Pooling collapses the frame to a tiny feature map",
       section="pooling", severity="warning", guide=GUIDE, probe="pooling",
       options=(Option("max_side", 2, "a final per-frame map this many pixels a side or fewer is a collapse"),
-               Option("target_side", 4, "the fix shrinks pooling until the map is at least this big")),
+               Option("target_side", 4, "the fix shrinks pooling until the map is at least this big"),
+               Option("global_min_convs", 8, "after this many convolutions a 1x1 map is a global descriptor"),
+               Option("global_min_channels", 256, "...when it has at least this many channels")),
       rationale="""Pooling trades spatial detail for cost. When the per-frame map reaching the
       recurrent stage is 2x2 or 1x1, every frame is summarised by a handful of numbers with no
       layout left: where things are, and how they move between frames, is gone before the LSTM can
@@ -67,14 +78,25 @@ def feature_map_collapse(ctx: CheckContext):
         return
     if max(stack.final_hw) > opts["max_side"] or min(frame) < 4 * opts["target_side"]:
         return
+    channels = stack.last_spatial.output_shape[-1] or 0
+    if max(stack.final_hw) == 1 and len(stack.convs) >= opts["global_min_convs"] \
+            and channels >= opts["global_min_channels"] and stack.receptive_field >= min(frame):
+        return  # a deep stack's 1x1xC map is a global descriptor (as GlobalAveragePooling would give)
     before = _features(ir)
-    plan = _shrink_plan(ctx, opts["target_side"])
     last = stack.last_spatial.name
     message = (f"pooling collapses the {side(frame)} frame to {side(stack.final_hw)} before the "
                f"{'recurrent stage' if recurrent_layers(ir) else 'head'} (total downsampling "
                f"{stack.downsampling}x, last map at `{last}`)")
     evidence = {"frame": list(frame), "final_map": list(stack.final_hw),
                 "downsampling": stack.downsampling, "recurrent_input_features": before}
+    if stack.last_spatial.kind == "backbone":
+        need = opts["target_side"] * stack.downsampling
+        yield Hit([last], message.replace("pooling collapses", "the backbone reduces"),
+                  f"feed frames of at least {need}x{need} to `{last}` (its {stack.downsampling}x downsampling "
+                  f"then leaves {opts['target_side']}x{opts['target_side']}), or take its features from an "
+                  "earlier block", evidence)
+        return
+    plan = _shrink_plan(ctx, opts["target_side"])
     if plan is None:
         yield Hit([p.name for p in stack.pools] or [last], message,
                   "remove a pooling layer or use smaller pooling windows", evidence)
@@ -83,15 +105,34 @@ def feature_map_collapse(ctx: CheckContext):
     order = [p.name for p in stack.pools]
     sizes = dict(sorted(sizes.items(), key=lambda item: order.index(item[0])))
     old = {p.name: pair(p.config.get("pool_size"), 2)[0] for p in stack.pools}
-    parts = "; ".join(f"{old[n]}x{old[n]} -> {s}x{s} at `{n}`" for n, s in sizes.items())
+    parts = _describe(old, sizes)
     after = _features(after_ir)
     growth = f", and the LSTM input grows from {fmt_int(before)} to {fmt_int(after)} features" \
         if before and after else ""
-    fix = (f"change the pooling window{'s' if len(sizes) > 1 else ''} {parts}: the final map is "
-           f"{side(after_stack.final_hw)} instead of {side(stack.final_hw)}{growth}")
+    verb = "" if all(s <= 1 for s in sizes.values()) else \
+        f"change the pooling window{'s' if len(sizes) > 1 else ''} "
+    fix = f"{verb}{parts}: the final map is {side(after_stack.final_hw)} instead of {side(stack.final_hw)}{growth}"
     evidence["fix_final_map"] = list(after_stack.final_hw)
-    yield Hit(list(sizes), message, fix, evidence,
-              edit=_pool_edit(sizes, f"pooling {parts}"))
+    edit = _pool_edit(sizes, f"pooling {parts}")
+    alternatives = []
+    flatten = _flatten_after(ir, last)
+    if flatten is not None:
+        gap = edits.replace_class(flatten, "GlobalAveragePooling2D", "")
+        alternatives.append((f"{verb}{parts}, and use GlobalAveragePooling2D instead of Flatten at `{flatten}`: "
+                             f"the final map is {side(after_stack.final_hw)} and the per-frame vector keeps "
+                             "its length", edits.chain(f"pooling {parts}; GAP at `{flatten}`", edit, gap)))
+    yield Hit(list(sizes), message, fix, evidence, edit=edit, alternatives=alternatives)
+
+
+def _flatten_after(ir, name: str) -> str | None:
+    """The per-frame Flatten that reads the map of layer `name` (through dropout/activation)."""
+    for layer in ir.layers:
+        if name in layer.inputs:
+            if layer.inner_kind_class == "Flatten" and layer.time_distributed:
+                return layer.name
+            if layer.kind in ("dropout", "activation", "norm"):
+                return _flatten_after(ir, layer.name)
+    return None
 
 
 @rule(id="POL002", name="extreme-downsampling", title="Total downsampling before the recurrent stage is extreme",
@@ -196,35 +237,50 @@ def consecutive_pooling(ctx: CheckContext):
 16.8M input weights. One more MaxPooling2D(2) cuts that four-fold.""")
 def too_little_pooling(ctx: CheckContext):
     ir, opts = ctx.ir, ctx.options
-    found = recurrent_input_features(ir)
-    stack = feature_stack(ir)
-    if not found or stack.last_spatial is None or not stack.final_hw:
+    found = frame_vector_consumer(ir)
+    if not found:
         return
-    recurrent, features = found
-    units = recurrent.config.get("units") or 0
-    gates = {"LSTM": 4, "GRU": 3}.get(recurrent.inner_kind_class, 1)
-    directions = 2 if recurrent.class_name == "Bidirectional" else 1
-    input_weights = gates * features * units * directions
+    consumer, features = found
+    if consumer.kind == "recurrent":
+        units = consumer.config.get("units") or 0
+        gates = {"LSTM": 4, "GRU": 3}.get(consumer.inner_kind_class, 1)
+        directions = 2 if consumer.class_name == "Bidirectional" else 1
+        input_weights = gates * features * units * directions
+        what = "input weights"
+    else:
+        input_weights = features * int(consumer.config.get("units") or 0)
+        what = "projection weights"
     weight_share = share(input_weights, ir.params)
     if features < opts["min_features"] or weight_share < opts["max_param_share"]:
         return
+    source = map_source(ir, consumer)
+    message = (f"`{consumer.name}` receives {fmt_int(features)} features per frame"
+               + (f" from a {side(source[1])} map" if source else "")
+               + f"; its {what} are {fmt_int(input_weights)} parameters ({pct(weight_share)} of the model)")
+    evidence = {"features": features, "input_weights": input_weights, "param_share": round(weight_share, 4),
+                "consumer": consumer.name}
+    if source is None:
+        yield Hit([consumer.name], message, "pool the per-frame map further (or use GlobalAveragePooling) "
+                  "before the features are flattened", evidence)
+        return
+    map_layer, hw = source
+    evidence["final_map"] = list(hw)
     pools = 0
-    hw = stack.final_hw
     while features // (4 ** pools) >= opts["min_features"] and min(hw) // (2 ** (pools + 1)) >= 2:
         pools += 1
     pools = max(pools, 1)
-    edit = None
-    if min(hw) // 2 >= 1:
-        layer = edits.time_distributed(f"{stack.last_spatial.name}_extra_pool", "MaxPooling2D",
+    edit, alternatives, fix = None, [], "use GlobalAveragePooling2D instead of Flatten"
+    flatten = _flatten_after(ir, map_layer.name)
+    gap = edits.replace_class(flatten, "GlobalAveragePooling2D",
+                              f"GlobalAveragePooling2D instead of Flatten at `{flatten}`") if flatten else None
+    if min(hw) // (2 ** pools) >= 2 and map_layer.kind != "recurrent":
+        layer = edits.time_distributed(f"{map_layer.name}_extra_pool", "MaxPooling2D",
                                        pool_size=[2 ** pools] * 2, strides=[2 ** pools] * 2)
-        edit = edits.insert_after(stack.last_spatial.name, layer,
-                                  f"add MaxPooling2D({2 ** pools}) after `{stack.last_spatial.name}`")
-    yield Hit([recurrent.name, stack.last_spatial.name],
-              f"`{recurrent.name}` receives {fmt_int(features)} features per frame from a "
-              f"{side(hw)} map; its input weights are {fmt_int(input_weights)} parameters "
-              f"({pct(weight_share)} of the model)",
-              f"add TimeDistributed(MaxPooling2D({2 ** pools})) after `{stack.last_spatial.name}` "
-              f"(or use GlobalAveragePooling2D instead of Flatten)",
-              {"features": features, "input_weights": input_weights, "param_share": round(weight_share, 4),
-               "final_map": list(hw)}, edit)
-
+        edit = edits.insert_after(map_layer.name, layer, f"add MaxPooling2D({2 ** pools}) after `{map_layer.name}`")
+        fix = (f"add TimeDistributed(MaxPooling2D({2 ** pools})) after `{map_layer.name}`"
+               + (f" (or use GlobalAveragePooling2D instead of Flatten at `{flatten}`)" if flatten else ""))
+        if gap is not None:
+            alternatives.append((f"use GlobalAveragePooling2D instead of Flatten at `{flatten}`", gap))
+    elif gap is not None:
+        edit, fix = gap, f"use GlobalAveragePooling2D instead of Flatten at `{flatten}`"
+    yield Hit([consumer.name, map_layer.name], message, fix, evidence, edit, alternatives=alternatives)
