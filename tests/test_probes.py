@@ -4,6 +4,7 @@ Everything runs on the CPU with tiny models and budgets (8 frames of 16x16).
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -281,12 +282,19 @@ def test_a_rules_findings_are_fixed_together_in_one_variant():
                         L.Dense(4, activation="softmax"))
     ir = ir_of(model)
     findings = [f for f in lint_ir(ir, Settings()) if f.rule == "DRP001"]
-    assert len(findings) == 3
-    variants, _ = build_variants(ir, findings)
-    fixes = [v for v in variants if v.findings]
-    assert len(fixes) == 1 and len(fixes[0].findings) == 3
-    rates = {s.name: leaf(s).config.get("rate") for s in fixes[0].graph.layers if s.name in ("d1", "d2", "d3")}
-    assert rates == {"d1": 0.5, "d2": 0.5, "d3": 0.5}
+    assert sorted(name for f in findings for name in f.layers) == ["d1", "d2", "d3"]
+    # one finding per layer (as a rule may report them) still makes one variant
+    split = [dataclasses.replace(findings[0], layers=[name], edit=set_config(name, name, rate=0.5))
+             for name in ("d1", "d2", "d3")]
+    for given in (findings, split):
+        variants, _ = build_variants(ir, given)
+        fixes = [v for v in variants if v.findings]
+        assert len(fixes) == 1 and len(fixes[0].findings) == len(given)
+        rates = {s.name: leaf(s).config.get("rate") for s in fixes[0].graph.layers if s.name in ("d1", "d2", "d3")}
+        assert rates == {"d1": 0.5, "d2": 0.5, "d3": 0.5}
+    from lrcn_advisor.probes.judge import questions
+    asked = questions(variants[0], fixes[0])
+    assert [(q.rule, sorted(q.layers)) for q in asked] == [("DRP001", ["d1", "d2", "d3"])]
     assert set(variants_only := [v.id for v in build_variants(ir, findings, only=("DRP001",))[0]]) == {
         "baseline", "fix-drp001"}, variants_only
 
