@@ -88,10 +88,13 @@ def render_probes(probes: dict | None, console: Console) -> None:
     console.print(Text(f"\nProbes ({label}, {probes['device']}, {probes['backend']}, {budget.get('steps')} steps per "
                        f"run, up to {design.get('max_seeds', len(probes['seeds']))} paired seeds{spent}; data: "
                        f"{probes['data']['source']})", style="bold"))
-    if design:
+    if design and design["max_seeds"] >= design["min_seeds"]:
         console.print(Text(f"  sequential design: looks after {design['min_seeds']}..{design['max_seeds']} seeds, "
                            f"{design['alpha']:.0%} error spent evenly ({design['alpha_per_look']:.4f} per look); "
                            f"stopped: {design.get('stopped')}", style="dim"))
+    elif design:
+        console.print(Text(f"  no look: --seeds {design['max_seeds']} is below the {design['min_seeds']} paired seeds "
+                           "a verdict needs", style="dim"))
     for verdict in probes["verdicts"]:
         console.print(Text(f"  {verdict['verdict']:14} {verdict['rule']}" +
                            (f" via {verdict['variant']}" if verdict.get("variant") else "") +
