@@ -4,10 +4,9 @@ from __future__ import annotations
 import math
 import re
 
-from ..analyze import evaluate_layer
-from ..cost import DEFAULT_FRAMES, Context, ShapeError
 from ..errors import InputError
 from ..ir import GraphSpec, LayerSpec, TensorRef
+from ..shapes import ShapeError, output_shapes
 from .onnx_graph import OnnxGraph
 from .onnx_groups import CHANNELS_FIRST_KINDS, WEIGHTED, Group, Grouper
 from .onnx_layers import Mapped, map_group, plan, unknown
@@ -38,8 +37,6 @@ class Builder:
                               "this looks like an untrained export; its layers are read with Keras' default "
                               "use_bias=True and the missing biases are in params_delta_vs_keras (if the model "
                               "really has use_bias=False, the Keras count is that much lower)")
-        frames = next((s[1] for s in map(view.shape, (i.name for i in view.inputs)) if s and len(s) >= 3), None)
-        self.ctx = Context(frames=frames or DEFAULT_FRAMES)
 
     def build(self) -> GraphSpec:
         for group in self.groups:
@@ -175,14 +172,14 @@ class Builder:
         spec.params_counted, spec.note = params, "; ".join(notes)
         shapes = [shape for _, shape in inputs]
         try:
-            result, _, _ = evaluate_layer(spec, shapes, self.ctx)
+            outputs = output_shapes(spec, shapes)
         except ShapeError as error:
             fallback = unknown(group, f"could not be read as {class_name}: {error}")
             spec = _spec(name, fallback.class_name, {}, inputs, False, False)
             spec.note = fallback.notes[0]
-            result, _, _ = evaluate_layer(spec, shapes, self.ctx)
+            outputs = output_shapes(spec, shapes)
         self.layers.append(spec)
-        return name, result.output_shapes[0]
+        return name, outputs[0]
 
 
 NORMS = ("norm", "affine")
