@@ -300,6 +300,10 @@ class _Suite:
             self.cache.put(key, stored)
         self.compile_s = float(stored.get("compile_s", 0.0))
         step, evaluation = stored["step_time_s"], stored["eval_s"]
+        if isinstance(stored.get("steps"), int):  # a rerun keeps the steps (and so its cached runs)
+            steps = stored["steps"]
+            dropped = [v for v in variants if v.id in stored.get("dropped", [])]
+            return steps, steps * step + len(eval_steps(steps)) * evaluation + stored["setup_s"], dropped
         dropped: list[Variant] = []
         while True:
             arms = len(variants) - len(dropped)
@@ -317,6 +321,7 @@ class _Suite:
                 break
             dropped.append(guide_only[-1])
         steps = max(MIN_STEPS, steps)
+        self.cache.put(key, {**stored, "steps": steps, "dropped": [v.id for v in dropped]})
         estimate = steps * step + len(eval_steps(steps)) * evaluation + stored["setup_s"]
         return steps, estimate, dropped
 
