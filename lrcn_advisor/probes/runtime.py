@@ -36,6 +36,16 @@ def gpu_visible() -> bool:
             or Path("/dev/kfd").exists())
 
 
+def process_age() -> float:
+    """Seconds since this process started (Linux /proc; 0 where unknown)."""
+    try:
+        ticks = int(Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()[19])
+        uptime = float(Path("/proc/uptime").read_text().split()[0])
+        return max(0.0, uptime - ticks / os.sysconf("SC_CLK_TCK"))
+    except (OSError, ValueError, IndexError):
+        return 0.0
+
+
 def choose_backend() -> str:
     """Keras' backend if already imported, else KERAS_BACKEND, else the first installed one
     that can use the visible GPU, else the first installed one."""
