@@ -252,7 +252,7 @@ def run_check(options: CheckOptions) -> int:
 def _run_probes(reports, options: CheckOptions, probe_options):
     from .api import Report, _probed
 
-    from .probes.suite import seeds_warning
+    from .probes.options import seeds_warning
 
     interactive = options.fmt == "table" and not options.output
     warning = seeds_warning(options.seeds)

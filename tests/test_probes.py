@@ -462,7 +462,9 @@ def test_torch_backend_runs_a_probe():
 def test_off_and_auto_without_gpu_skip(monkeypatch):
     ir = ir_of(lrcn())
     assert run_probes(ir, [], ProbeOptions(mode="off")).status == "skipped"
-    monkeypatch.setattr(runtime, "gpu_visible", lambda: False)
+    import lrcn_advisor.probes as probes_package
+
+    monkeypatch.setattr(probes_package, "gpu_visible", lambda: False)
     report = run_probes(ir, [], ProbeOptions(mode="auto"))
     assert report.status == "skipped" and "--probes on" in report.reason
 

@@ -12,6 +12,15 @@ EXECUTORS = ("local", "ray")
 # the whole sweep's wall time; steps per run follow from it unless the budget names them
 DEFAULT_BUDGET = {"gpu": "10m", "cpu": "5m"}
 DEFAULT_SEEDS = 8          # the most paired seeds per variant; the suite starts with 3
+MIN_SEEDS = 3              # a verdict needs at least this many paired seeds
+
+
+def seeds_warning(seeds: int) -> str | None:
+    """A line for --seeds below what can decide, else None."""
+    if seeds < MIN_SEEDS:
+        return (f"--seeds {seeds}: a verdict needs at least {MIN_SEEDS} paired seeds, so every verdict will be "
+                f"inconclusive; use --seeds {MIN_SEEDS} or more (default {DEFAULT_SEEDS})")
+    return None
 _TIME_UNITS = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600}
 
 

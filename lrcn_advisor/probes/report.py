@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING
 
-from .train import RunRecord
+if TYPE_CHECKING:  # the report is built without importing the training code (and numpy)
+    from .train import RunRecord
 
 
 @dataclass

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .gpu import gpu_visible  # noqa: F401  (runtime.gpu_visible)
+
 BACKENDS = ("tensorflow", "jax", "torch")  # preference order when KERAS_BACKEND is not set
 
 
@@ -26,14 +28,6 @@ class ProbeUnavailable(Exception):
 class Device:
     name: str
     gpu: bool
-
-
-def gpu_visible() -> bool:
-    """A cheap look for an NVIDIA/AMD GPU, without importing any framework."""
-    if os.environ.get("CUDA_VISIBLE_DEVICES", "unset").strip() in ("", "-1"):
-        return False
-    return (any(Path("/proc/driver/nvidia/gpus").glob("*")) or Path("/dev/nvidia0").exists()
-            or Path("/dev/kfd").exists())
 
 
 def process_age() -> float:

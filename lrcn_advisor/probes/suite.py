@@ -13,10 +13,11 @@ from ..result import Finding
 from . import runtime
 from .build import BuildError, build_model
 from .cache import ProbeCache
+from .gpu import NO_GPU, OFF, gpu_visible
 from .data import DataError, data_spec, load_dataset
 from .executors import make_executor
 from .judge import STOP_BUDGET, STOP_DECIDED, STOP_MAX_SEEDS, judge, outcome, questions
-from .options import DEFAULT_BUDGET, DEFAULT_SEEDS, Budget, ProbeOptions
+from .options import DEFAULT_BUDGET, DEFAULT_SEEDS, Budget, ProbeOptions, seeds_warning
 from .report import ProbeReport, VariantResult
 from .runtime import ProbeUnavailable
 from .train import LossSpec, RunRecord, Task, WeightsSource, eval_steps, interleaved_ratio, loss_spec, run_task
@@ -32,8 +33,6 @@ MIN_STEPS = 5
 MAX_STEPS = {"gpu": 300, "cpu": 60}
 REPORT_RESERVE_S = 3.0     # left at the end of a time budget for writing the reports
 FIRST_ROUNDS_SHARE = 0.7   # the first three seeds of every arm get about this share of a time budget
-NO_GPU = ("no GPU is visible, so the training probes were skipped (they need minutes of GPU time); "
-          "--probes on forces a short CPU smoke run, --probes off silences this")
 SMOKE = ("CPU smoke run: a tiny budget that shows the probes work on this model; its verdicts are "
          "not evidence either way, run on a GPU for those")
 
@@ -48,8 +47,8 @@ def run_probes(ir: ModelIR, findings: list[Finding], opts: ProbeOptions,
     probe problems: the report's status and reason say what happened."""
     opts.validate()
     if opts.mode == "off":
-        return ProbeReport("skipped", reason="probes are off (--probes off)")
-    if opts.mode == "auto" and not runtime.gpu_visible():
+        return ProbeReport("skipped", reason=OFF)
+    if opts.mode == "auto" and not gpu_visible():
         return ProbeReport("skipped", reason=NO_GPU)
     try:
         return _Suite(ir, findings, opts, progress).run()
@@ -57,14 +56,6 @@ def run_probes(ir: ModelIR, findings: list[Finding], opts: ProbeOptions,
         return ProbeReport("skipped", reason=str(error))
     except (DataError, ProbeFailed) as error:
         return ProbeReport("failed", reason=str(error))
-
-
-def seeds_warning(seeds: int) -> str | None:
-    """A line for --seeds below what can decide, else None."""
-    if seeds < MIN_SEEDS:
-        return (f"--seeds {seeds}: a verdict needs at least {MIN_SEEDS} paired seeds, so every verdict will be "
-                f"inconclusive; use --seeds {MIN_SEEDS} or more (default {DEFAULT_SEEDS})")
-    return None
 
 
 class _Suite:

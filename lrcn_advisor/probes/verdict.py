@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from .kinds import Check
 from .train import RunRecord
 
-MIN_SEEDS = 3
+from .options import MIN_SEEDS  # noqa: E402,F401  (one definition, in the light options module)
 ALPHA = 0.05
 SUPPORTED, NOT_SUPPORTED, INCONCLUSIVE = "supported", "not supported", "inconclusive"
 # the values each metric's per-seed effect can take (step_time: a relative change)
