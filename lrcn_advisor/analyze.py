@@ -2,16 +2,18 @@
 from __future__ import annotations
 
 import copy
-import heapq
 import math
 from dataclasses import dataclass, field, replace
 
-from . import cost
 from .blocks import assign_blocks
-from .cost import Context, Cost, ShapeError
+from .cost import DEFAULT_COST_MODEL, Context, CostModel
 from .errors import InputError
-from .ir import GraphSpec, LayerInfo, LayerSpec, LoadedModel, ModelIR, Shape, TensorRef
-from .vocabulary import DEFAULT_FRAMES, FrameSource, fmt_shape
+from .ir import GraphSpec, LayerInfo, LayerSpec, LoadedModel, ModelIR, Shape
+from .layer_types import layer_type
+from .shapes import (MAX_DEPTH, ShapeError, bidirectional_outputs, call_order, declared_output, initial_tensors,
+                     leaf_output_shapes, nested_graph, tensor_shape, time_distributed_frames,
+                     time_distributed_outputs)
+from .vocabulary import DEFAULT_FRAMES, FrameSource, LayerKind, Status, fmt_shape
 
 MAX_LAYERS = 10_000           # layers in one graph (a nested model counts separately)
 MAX_LAYER_CALLS = 100_000     # layer calls evaluated in one analysis (nested models included)
@@ -52,29 +54,44 @@ class RecountBudget:
                 f"this {self.cost:,}-layer model would take over {self.limit:,} layer evaluations")
 
 
+@dataclass
+class Cost:
+    """One evaluated layer call: its output shapes and counts (wrappers and nested models summed)."""
+
+    output_shapes: list[Shape]
+    params: int = 0
+    non_trainable: int = 0
+    macs: int = 0
+    status: Status = Status.OK
+    note: str = ""
+    children: list[LayerInfo] = field(default_factory=list)  # LayerInfo of a nested model
+    params_delta: int = 0  # the file's own count minus the Keras convention
+
+
 def analyse(model: LoadedModel, *, frames: int | None = None,
-            frames_source: FrameSource = FrameSource.OPTION) -> ModelIR:
+            frames_source: FrameSource = FrameSource.OPTION,
+            cost_model: CostModel = DEFAULT_COST_MODEL) -> ModelIR:
     """Analyse a loaded architecture. `frames` (from `frames_source`: the option or the config)
-    replaces the time length of the sequence inputs."""
+    replaces the time length of the sequence inputs; `cost_model` is the run's cost-handler table."""
     graph = model.graph
     source = FrameSource.NONE
     if frames is not None:
         graph = replace(graph, input_shapes={
             name: (s[0], frames, *s[2:]) if len(s) >= 3 else s for name, s in graph.input_shapes.items()})
         source = frames_source
-    return _analyse_graph(graph, model, source, DEFAULT_FRAMES, None)
+    return _analyse_graph(graph, model, source, DEFAULT_FRAMES, None, cost_model)
 
 
-def reanalyse(ir: ModelIR, graph: GraphSpec) -> ModelIR:
+def reanalyse(ir: ModelIR, graph: GraphSpec, cost_model: CostModel = DEFAULT_COST_MODEL) -> ModelIR:
     """Analyse an edited architecture of `ir`: its time length is the graph's own (an edit may change
     it), and every layer keeps the exporter's difference from the Keras count it had in `ir` (the
     file's own counts no longer hold once an edit changes a layer or its input)."""
     deltas = {layer.name: layer.params_delta_vs_keras for layer in ir.layers if layer.params_delta_vs_keras}
-    return _analyse_graph(graph, ir.model, ir.frames_source, ir.frames or DEFAULT_FRAMES, deltas)
+    return _analyse_graph(graph, ir.model, ir.frames_source, ir.frames or DEFAULT_FRAMES, deltas, cost_model)
 
 
 def _analyse_graph(graph: GraphSpec, model: LoadedModel, source: FrameSource, default_frames: int,
-                   carried_deltas: dict[str, int] | None) -> ModelIR:
+                   carried_deltas: dict[str, int] | None, cost_model: CostModel) -> ModelIR:
     input_shapes = [graph.input_shapes[ref.layer] for ref in graph.inputs]
     file_frames = next((s[1] for s in input_shapes if len(s) >= 3), None)
     sequence = any(len(s) >= 3 for s in input_shapes)
@@ -90,15 +107,15 @@ def _analyse_graph(graph: GraphSpec, model: LoadedModel, source: FrameSource, de
         if None in shape[2:]:
             raise InputError(f"model input {fmt_shape(shape)} has an unknown size other than the time "
                              "axis; save the model with a fixed frame size")
-    ctx = _Run(frames=frames or DEFAULT_FRAMES, carried_deltas=carried_deltas)
+    ctx = _Run(frames=frames or DEFAULT_FRAMES, carried_deltas=carried_deltas, cost_model=cost_model)
     layers, _ = evaluate_graph(graph, ctx)
     warnings = []
     if source == FrameSource.DEFAULT and ctx.assumed_dims:
         warnings.append(f"the time length is unknown (None) in the file; costs assume "
                         f"{frames} frames (pass --frames N to set it)")
-    uncounted = [layer.name for layer in _walk(layers) if not layer.params_exact]
+    uncounted = [layer.name for layer in _walk(layers) if not layer.params_exact and layer.status == "ok"]
     for layer in _walk(layers):
-        if layer.status != "ok" and layer.params_exact:
+        if layer.status != "ok":
             warnings.append(f"layer {layer.name!r} ({layer.inner_kind_class}) is {layer.status}: "
                             f"{layer.note}; totals leave it out")
     if uncounted:
@@ -117,22 +134,18 @@ def _walk(layers: list[LayerInfo]):
         yield from _walk(layer.children)
 
 
-
 def evaluate_graph(graph: GraphSpec, ctx: Context, depth: int = 0) -> tuple[list[LayerInfo], list[Shape]]:
     """Evaluate every layer call in dependency order; return layer infos and output shapes."""
     if len(graph.layers) > MAX_LAYERS:
         raise InputError(f"model {graph.name!r} has {len(graph.layers)} layers (limit {MAX_LAYERS})")
-    tensors: dict[tuple[str, int], list[Shape]] = {
-        (ref.layer, ref.node): [graph.input_shapes[ref.layer]] for ref in graph.inputs}
-    for name, shape in graph.input_shapes.items():
-        tensors.setdefault((name, 0), [shape])
+    tensors = initial_tensors(graph)
     infos: dict[str, LayerInfo] = {}
     # tensors whose shape nothing in the file settles: (opaque origin, whether their width is known)
     assumed: dict[tuple[str, int], tuple[str, bool]] = {}
-    for index, call in _call_order(graph, tensors):
+    for index, call in call_order(graph, tensors):
         spec = graph.layers[index]
         refs = spec.calls[call]
-        shapes = [_tensor(tensors, ref, spec.name) for ref in refs]
+        shapes = [tensor_shape(tensors, ref, spec.name) for ref in refs]
         if not shapes:
             raise InputError(f"layer {spec.name!r} is called with no inputs")
         upstream = [assumed[(ref.layer, ref.node)] for ref in refs if (ref.layer, ref.node) in assumed]
@@ -155,7 +168,7 @@ def evaluate_graph(graph: GraphSpec, ctx: Context, depth: int = 0) -> tuple[list
         except ShapeError as error:
             if origin is None:
                 raise InputError(f"layer {spec.name!r} ({spec.class_name}): {error}") from None
-            result, kind, inner = cost.unknown_cost(spec.class_name, shapes), "unknown", None
+            result, kind, inner = _unknown(spec, shapes), LayerKind.UNKNOWN, None
         except (TypeError, ValueError, OverflowError) as error:  # a config value of the wrong type or size
             raise InputError(f"layer {spec.name!r} ({spec.class_name}): a config value of the wrong type or "
                              f"size ({type(error).__name__}: {str(error)[:120]})") from None
@@ -169,6 +182,9 @@ def evaluate_graph(graph: GraphSpec, ctx: Context, depth: int = 0) -> tuple[list
             if not width_known and _params_free(spec):
                 result.note = "; ".join(filter(None, [result.note, f"shape unknown after the opaque layer `{origin}` "
                                                       "(no parameters either way)"]))
+            elif not width_known and spec.params_counted is not None:  # the file's weights settle the params
+                result.note = "; ".join(filter(None, [result.note, "params from the file's weights; MACs and "
+                                                      f"shape assume `{origin}` kept its input's shape"]))
             elif not width_known:  # nothing settles the input width: params and MACs unknown (counted 0)
                 params_exact, shape_origin = False, "assumed"
                 result = Cost(result.output_shapes, status="unknown",
@@ -196,9 +212,9 @@ def evaluate_graph(graph: GraphSpec, ctx: Context, depth: int = 0) -> tuple[list
     for spec in graph.layers:
         if spec.class_name == "InputLayer" and spec.name in graph.input_shapes:
             shape = graph.input_shapes[spec.name]
-            infos[spec.name] = LayerInfo(spec.name, "InputLayer", None, "input", spec.config, [], [],
+            infos[spec.name] = LayerInfo(spec.name, "InputLayer", None, LayerKind.INPUT, spec.config, [], [],
                                          [shape], 0, 0, 0)
-    outputs = [_tensor(tensors, ref, "model output") for ref in graph.outputs]
+    outputs = [tensor_shape(tensors, ref, "model output") for ref in graph.outputs]
     return [infos[spec.name] for spec in graph.layers if spec.name in infos], outputs
 
 
@@ -277,75 +293,26 @@ def _shape_hint(spec: LayerSpec, shapes: list[Shape], ctx: Context, depth: int) 
     shape = (*shapes[0][:-1], kernel[axis[1]])
     try:
         trial, _, _ = evaluate_layer(replace(spec, params_counted=None, note=""), [shape],
-                                     Context(frames=ctx.frames), depth)
+                                     Context(frames=ctx.frames, cost_model=ctx.cost_model), depth)
     except (ShapeError, InputError):
         return None
     saved = sum(math.prod(s) for s in spec.weight_shapes)
     return _Hint([shape], "saved weights") if trial.params == saved else None
 
 
-def _call_order(graph: GraphSpec, tensors: dict) -> list[tuple[int, int]]:
-    """Topological order of (layer index, call index), file order among equals."""
-    index_of = {spec.name: i for i, spec in enumerate(graph.layers)}
-    waiting: dict[tuple[int, int], int] = {}
-    users: dict[tuple[int, int], list[tuple[int, int]]] = {}
-    ready: list[tuple[int, int]] = []
-    for i, spec in enumerate(graph.layers):
-        for c, refs in enumerate(spec.calls):
-            deps = set()
-            for ref in refs:
-                if (ref.layer, ref.node) in tensors:
-                    continue
-                if ref.layer not in index_of:
-                    raise InputError(f"layer {spec.name!r} takes input from {ref.layer!r}, "
-                                     "which is not in the model")
-                producer = index_of[ref.layer]
-                if ref.node >= len(graph.layers[producer].calls):
-                    raise InputError(f"layer {spec.name!r} uses call {ref.node} of {ref.layer!r}, "
-                                     "which does not exist")
-                deps.add((producer, ref.node))
-            waiting[(i, c)] = len(deps)
-            for dep in deps:
-                users.setdefault(dep, []).append((i, c))
-            if not deps:
-                heapq.heappush(ready, (i, c))
-    order = []
-    while ready:
-        node = heapq.heappop(ready)
-        order.append(node)
-        for user in users.get(node, []):
-            waiting[user] -= 1
-            if waiting[user] == 0:
-                heapq.heappush(ready, user)
-    if len(order) != len(waiting):
-        stuck = sorted({graph.layers[i].name for (i, _), n in waiting.items() if n > 0})
-        raise InputError(f"the layer graph has a cycle through {', '.join(map(repr, stuck[:5]))}")
-    return order
-
-
-def _tensor(tensors: dict, ref: TensorRef, user: str) -> Shape:
-    outputs = tensors.get((ref.layer, ref.node))
-    if outputs is None or ref.tensor >= len(outputs):
-        raise InputError(f"{user} uses output {ref.tensor} of {ref.layer!r}, which does not exist")
-    return outputs[ref.tensor]
-
-
 def evaluate_layer(spec: LayerSpec, shapes: list[Shape], ctx: Context, depth: int = 0
-                   ) -> tuple[Cost, str, str | None]:
+                   ) -> tuple[Cost, LayerKind, str | None]:
     """Cost of one call of `spec`; returns (cost, kind, wrapped class)."""
-    if depth > 64:
+    if depth > MAX_DEPTH:
         raise InputError("layers nested too deeply")
     if spec.graph is not None:
-        result, kind, inner = _nested(spec, shapes, ctx, depth), "backbone", None
+        result, kind, inner = _nested(spec, shapes, ctx, depth), LayerKind.BACKBONE, None
     elif spec.class_name == "TimeDistributed" and spec.wrapped is not None:
         result, kind, inner = _time_distributed(spec, shapes, ctx, depth)
     elif spec.class_name == "Bidirectional" and spec.wrapped is not None:
         result, kind, inner = _bidirectional(spec, shapes, ctx, depth)
-    elif spec.class_name in cost.HANDLERS:
-        kind, handler = cost.HANDLERS[spec.class_name]
-        result, inner = handler(spec.config, shapes, ctx), None
     else:
-        result, kind, inner = cost.unknown_cost(spec.class_name, shapes), "unknown", None
+        result, kind, inner = _leaf(spec, shapes, ctx), _kind(spec.class_name), None
     if spec.config.get("trainable") is False:
         result.non_trainable = result.params
     # The loader counted the file's own weights (ONNX): keep the exporter's difference from the Keras
@@ -366,16 +333,46 @@ def evaluate_layer(spec: LayerSpec, shapes: list[Shape], ctx: Context, depth: in
     return result, kind, inner
 
 
+def _kind(class_name: str) -> LayerKind:
+    found = layer_type(class_name)
+    return found.kind if found else LayerKind.UNKNOWN
+
+
+def _unknown(spec: LayerSpec, shapes: list[Shape]) -> Cost:
+    declared = declared_output(spec.config)
+    if declared is not None:
+        return Cost([(shapes[0][0], *declared)], status=Status.UNKNOWN,
+                    note=f"unknown layer class {spec.class_name!r}: params and MACs count 0; its output "
+                         "shape is the one recorded in the file")
+    return Cost([shapes[0]], status=Status.UNKNOWN,
+                note=f"unknown layer class {spec.class_name!r}: params and MACs count 0 and its output "
+                     "shape is assumed equal to its input")
+
+
+def _leaf(spec: LayerSpec, shapes: list[Shape], ctx: Context) -> Cost:
+    """A plain layer: its output shapes (shapes module), its parameters and MACs (the run's cost table)."""
+    found = layer_type(spec.class_name)
+    if found is None:
+        return _unknown(spec, shapes)
+    outputs = leaf_output_shapes(spec.class_name, spec.config, shapes)
+    counted = ctx.cost_model.count(spec.class_name, spec.config, shapes, outputs, ctx)
+    result = Cost(outputs, params=counted.params, non_trainable=counted.non_trainable, macs=counted.macs,
+                  note=counted.note)
+    if found.opaque:
+        result.status = Status.OPAQUE
+        result.note = "code not executed; output shape " + (
+            "as declared in the file" if declared_output(spec.config) is not None
+            else "assumed equal to its input")
+    return result
+
+
 def _nested(spec: LayerSpec, shapes: list[Shape], ctx: Context, depth: int) -> Cost:
-    graph = spec.graph
-    if len(shapes) != len(graph.inputs):
-        raise ShapeError(f"nested model {graph.name!r} takes {len(graph.inputs)} inputs, got {len(shapes)}")
-    key = (id(graph), tuple(shapes))
+    key = (id(spec.graph), tuple(shapes))
     memo = ctx.nested if isinstance(ctx, _Run) else {}
     if key not in memo:  # a nested model called k times per level is evaluated once per input shape
-        inner = replace(graph, input_shapes={ref.layer: s for ref, s in zip(graph.inputs, shapes)})
-        children, outputs = evaluate_graph(inner, ctx, depth + 1)
-        status = "ok" if all(c.status == "ok" for c in children) else "unknown"
+        graph = nested_graph(spec.graph, shapes)
+        children, outputs = evaluate_graph(graph, ctx, depth + 1)
+        status = Status.OK if all(c.status == Status.OK for c in children) else Status.UNKNOWN
         memo[key] = Cost(outputs, params=sum(c.params for c in children),
                          non_trainable=sum(c.non_trainable_params for c in children),
                          macs=sum(c.macs for c in children), status=status, children=children,
@@ -384,15 +381,13 @@ def _nested(spec: LayerSpec, shapes: list[Shape], ctx: Context, depth: int) -> C
 
 
 def _time_distributed(spec: LayerSpec, shapes: list[Shape], ctx: Context, depth: int):
-    for shape in shapes:
-        if len(shape) < 3:
-            raise ShapeError(f"TimeDistributed needs a time axis, got {fmt_shape(shape)}")
+    frame_shapes = time_distributed_frames(shapes)
     steps = shapes[0][1]
-    inner, kind, _ = evaluate_layer(spec.wrapped, [(s[0], *s[2:]) for s in shapes], ctx, depth + 1)
+    inner, kind, _ = evaluate_layer(spec.wrapped, frame_shapes, ctx, depth + 1)
     frames = ctx.dim(steps)
     for child in _walk(inner.children):
         child.macs *= frames
-    inner.output_shapes = [(s[0], steps, *s[1:]) for s in inner.output_shapes]
+    inner.output_shapes = time_distributed_outputs(steps, inner.output_shapes)
     inner.macs *= frames
     return inner, kind, spec.wrapped.class_name
 
@@ -400,24 +395,15 @@ def _time_distributed(spec: LayerSpec, shapes: list[Shape], ctx: Context, depth:
 def _bidirectional(spec: LayerSpec, shapes: list[Shape], ctx: Context, depth: int):
     forward, kind, _ = evaluate_layer(spec.wrapped, shapes, ctx, depth + 1)
     backward, _, _ = evaluate_layer(spec.backward or spec.wrapped, shapes, ctx, depth + 1)
-    mode = spec.config.get("merge_mode", "concat")
-    first_f, first_b = forward.output_shapes[0], backward.output_shapes[0]
-    states = forward.output_shapes[1:] + backward.output_shapes[1:]
-    if mode == "concat":
-        merged = [(*first_f[:-1], first_f[-1] + first_b[-1])]
-    elif mode in ("sum", "mul", "ave"):
-        merged = [first_f]
-    elif mode is None:
-        merged = [first_f, first_b]
-    else:
-        raise ShapeError(f"unknown merge_mode {mode!r}")
-    return Cost(merged + states, params=forward.params + backward.params,
+    outputs = bidirectional_outputs(spec.config.get("merge_mode", "concat"),
+                                    forward.output_shapes, backward.output_shapes)
+    return Cost(outputs, params=forward.params + backward.params,
                 non_trainable=forward.non_trainable + backward.non_trainable,
                 macs=forward.macs + backward.macs, status=forward.status,
                 note=forward.note), kind, spec.wrapped.class_name
 
 
-def _info(spec: LayerSpec, kind: str, inner: str | None, shapes: list[Shape], result: Cost,
+def _info(spec: LayerSpec, kind: LayerKind, inner: str | None, shapes: list[Shape], result: Cost,
           ctx: Context) -> LayerInfo:
     effective = spec.wrapped.config if spec.wrapped is not None else spec.config
     calls = spec.calls[0] if spec.calls else []
@@ -434,6 +420,7 @@ def _info(spec: LayerSpec, kind: str, inner: str | None, shapes: list[Shape], re
         params_delta_vs_keras=result.params_delta)
 
 
-def analyse_graph(graph: GraphSpec, *, frames: int | None = None) -> ModelIR:
+def analyse_graph(graph: GraphSpec, *, frames: int | None = None,
+                  cost_model: CostModel = DEFAULT_COST_MODEL) -> ModelIR:
     """Analyse an architecture built in code (tests, probe variants): no file behind it."""
-    return analyse(LoadedModel(graph=graph, path="", format=""), frames=frames)
+    return analyse(LoadedModel(graph=graph, path="", format=""), frames=frames, cost_model=cost_model)

@@ -343,8 +343,7 @@ def _probed(result: Result, mode: ProbeMode, probe_options: Any, interactive: bo
 
     options = probe_options if probe_options is not None else ProbeOptions()
     model_path = Path(result.ir.path) if Path(result.ir.path).is_file() else None
-    options = replace(options, mode=mode, model_path=model_path,
-                      from_weights=model_path if options.from_weights else None)
+    options = replace(options, mode=mode, model_path=model_path)  # from_weights stays what the caller set
     with progress_printer(interactive) as progress:
         return replace(result, probes=run_probes(result.ir, result.findings, options, progress=progress))
 

@@ -99,7 +99,7 @@ class CheckOptions:
     probes: str = "auto"
     data_path: str | None = None
     probe_budget: str | None = None
-    seeds: int = 3
+    seeds: int = 8
     from_weights: bool = False
     trust_model_code: bool = False
     executor: str = "local"
@@ -158,8 +158,10 @@ class CheckOptions:
 @click.option("--probes", type=click.Choice(["on", "off", "auto"]), default="auto", show_default=True,
               help="Verify findings with short training runs (auto: only when a GPU is visible).")
 @click.option("--data", "data_path", type=click.Path(exists=True), help="Probe data: folder of class folders or .npz.")
-@click.option("--probe-budget", help="Per-run budget: a time ('90s', '5m') or steps ('200steps').")
-@click.option("--seeds", default=3, show_default=True, type=click.IntRange(1, 50), help="Probe seeds per variant.")
+@click.option("--probe-budget", help="The whole probe sweep's wall time ('90s', '5m'; default 5m on a CPU, "
+              "10m on a GPU), and/or the steps per run ('200steps', '5m,200steps').")
+@click.option("--seeds", default=8, show_default=True, type=click.IntRange(1, 50),
+              help="Most paired seeds per variant; probes start with 3 and add seeds only while undecided.")
 @click.option("--from-weights", is_flag=True, help="Probes start from the saved weights instead of fresh ones.")
 @click.option("--trust-model-code", is_flag=True, help="Allow probes to run Lambda/custom code from the model.")
 @click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True)
@@ -272,11 +274,18 @@ def _report(options: CheckOptions, reports, settings, models, failed: bool) -> i
 def _run_probes(reports, options: CheckOptions, probe_options):
     from .api import Report, _probed
 
+    from .probes.options import seeds_warning
+
     interactive = options.fmt == "table" and not options.output
+    warning = seeds_warning(options.seeds)
+    if warning and options.probes == "on":
+        click.echo(f"lrcn-advise: warning: {warning}", err=True)
     probed = []
     for report in reports:
         model_path = Path(report.result.ir.path)
-        opts = replace(probe_options, from_weights=model_path if options.from_weights else None)
+        # one model: its sweep's time budget counts from the start of this process
+        opts = replace(probe_options, from_weights=model_path if options.from_weights else None,
+                       budget_from_process_start=len(reports) == 1)
         probed.append(Report(_probed(report.result, options.probes, opts, interactive), report.settings))
     return probed
 

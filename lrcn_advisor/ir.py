@@ -72,7 +72,7 @@ class LayerInfo:
     name: str
     class_name: str
     inner_class: str | None
-    kind: str                 # conv, pool, dropout, norm, recurrent, dense, ... (see cost.KINDS)
+    kind: str                 # conv, pool, dropout, norm, recurrent, dense, ... (vocabulary.LayerKind)
     config: dict[str, Any]    # the effective config (the wrapped layer's for wrappers)
     inputs: list[str]
     input_shapes: list[Shape]

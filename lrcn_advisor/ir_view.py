@@ -1,7 +1,6 @@
 """Read-only views of a ModelIR that several rules share."""
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 from lrcn_advisor.ir import LayerInfo, ModelIR
@@ -207,10 +206,3 @@ def share(part: int, whole: int) -> float:
 def side(hw) -> str:
     return f"{hw[0]}×{hw[1]}" if hw else "unknown"
 
-
-def ceil_div(a: int, b: int) -> int:
-    return -(-a // b)
-
-
-def product(values) -> int:
-    return math.prod(values)

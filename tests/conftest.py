@@ -12,6 +12,26 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared"
 TOOLS = ROOT / "tools"
+UNIT = ROOT / "tests" / "unit"
+
+
+def pytest_collection_modifyitems(config, items):
+    """Two layers: `unit` (tests/unit, framework-free, seconds) and `tf` (everything else: real
+    Keras/ONNX/PyTorch files made by tools/). `pytest -m "not tf"` runs the unit layer alone."""
+    for item in items:
+        in_unit = UNIT in Path(item.path).resolve().parents
+        item.add_marker(pytest.mark.unit if in_unit else pytest.mark.tf)
+
+
+def pytest_ignore_collect(collection_path, config):
+    """With `-m "not tf"` every test outside tests/unit would be deselected: don't even import them
+    (they import TensorFlow and torch at module level, which takes most of the run)."""
+    if (config.getoption("markexpr", "") or "").strip() != "not tf":
+        return None
+    path = Path(collection_path).resolve()
+    if path.suffix == ".py" and path.name.startswith("test_") and UNIT not in path.parents:
+        return True
+    return None
 
 
 def run_script(script: str, *args: str, timeout: int = 900) -> None:

@@ -4,10 +4,12 @@ Everything runs on the CPU with tiny models and budgets (8 frames of 16x16).
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -30,7 +32,8 @@ from lrcn_advisor.probes.options import Budget  # noqa: E402
 from lrcn_advisor.probes.train import EpochRecord, RunRecord, Task, loss_spec, run_task  # noqa: E402
 from lrcn_advisor.probes.variants import build_variants, graph_hash  # noqa: E402
 from lrcn_advisor.probes.verdict import (  # noqa: E402
-    INCONCLUSIVE, NOT_SUPPORTED, SUPPORTED, combine, decide, interval, paired_effects, run_metric, t_critical)
+    INCONCLUSIVE, NOT_SUPPORTED, SUPPORTED, Plan, combine, decide, interval, paired_effects, run_metric,
+    seeds_to_decide, t_critical)
 
 ROOT = Path(__file__).resolve().parent.parent
 SHAPE = (8, 16, 16, 1)
@@ -131,10 +134,47 @@ def test_static_analysis_does_not_import_keras():
 def test_interval_is_a_student_t_interval():
     result = interval([1.0, 2.0, 3.0])  # mean 2, sd 1, t(0.975, 2) = 4.303
     assert result.mean == 2.0 and result.n == 3
-    assert result.low == pytest.approx(2 - 4.303 / 3 ** 0.5)
-    assert result.high == pytest.approx(2 + 4.303 / 3 ** 0.5)
+    assert result.low == pytest.approx(2 - 4.303 / 3 ** 0.5, abs=1e-3)
+    assert result.high == pytest.approx(2 + 4.303 / 3 ** 0.5, abs=1e-3)
     assert interval([0.5]).low is None
-    assert t_critical(4) == 2.776 and t_critical(35) == 2.042 and t_critical(1000) == 1.98
+    # Student t quantiles computed here (no SciPy) against published table values
+    for df, alpha, value in ((1, 0.05, 12.706), (4, 0.05, 2.776), (30, 0.05, 2.042), (2, 0.01, 9.925),
+                             (10, 0.001, 4.587), (7, 0.01, 3.499)):
+        assert t_critical(df, alpha) == pytest.approx(value, abs=2e-3)
+
+
+def test_intervals_are_clipped_to_the_metric_range():
+    wild = interval([0.9, -0.9, 0.95], metric="val_accuracy")  # the raw t-interval runs far beyond [-1, 1]
+    assert wild.low == -1.0 and wild.high == 1.0
+    assert interval([-0.9, 0.5, -0.95], metric="step_time").low == -1.0
+
+
+def test_sequential_plan_spends_alpha_over_its_looks():
+    plan = Plan(8)
+    assert plan.looks == 6 and plan.look_alpha == pytest.approx(0.05 / 6)
+    # the same effects decide at a single look but not when alpha is split over six
+    effects = [0.10, 0.14, 0.07]
+    assert decide(effects, BETTER_ACCURACY, Plan(3))[0] == SUPPORTED
+    assert decide(effects, BETTER_ACCURACY, plan)[0] == INCONCLUSIVE
+    result = decide(effects, BETTER_ACCURACY, plan)[1]
+    assert seeds_to_decide(result, BETTER_ACCURACY) in range(4, 8)
+
+
+def test_sequential_design_holds_its_error_rate_under_optional_stopping():
+    """Simulated null effects (normal and skewed), looked at after every seed from 3 to 8 and
+    stopped at the first decision: "supported" comes out in at most 5% of the sequences."""
+    rng = np.random.default_rng(7)
+    plan = Plan(8)
+    for draw in (lambda n: rng.normal(0, 0.05, n), lambda n: rng.exponential(0.05, n) - 0.05):
+        supported = 0
+        for _ in range(4000):
+            values = draw(plan.max_seeds)
+            for n in range(3, plan.max_seeds + 1):
+                verdict, _ = decide(list(values[:n]), BETTER_ACCURACY, plan)
+                if verdict != INCONCLUSIVE:
+                    supported += verdict == SUPPORTED
+                    break
+        assert supported / 4000 <= 0.05, supported / 4000
 
 
 @pytest.mark.parametrize("effects,check,expected", [
@@ -150,7 +190,7 @@ def test_interval_is_a_student_t_interval():
     ([-0.10, 0.05, -0.02], SAME_ACCURACY, INCONCLUSIVE),
 ])
 def test_decide_on_known_effects(effects, check, expected):
-    verdict, result = decide(effects, check)
+    verdict, result = decide(effects, check, Plan(3))  # a single look: the plain 95% t-interval
     assert verdict == expected
     assert result.mean == pytest.approx(sum(effects) / len(effects))
 
@@ -229,6 +269,34 @@ def test_findings_become_variants_merged_and_filtered():
     assert len({v.key for v in variants}) == len(variants)  # identical architectures train once
     probed[0].suppressed = "accepted"
     assert not any(probed[0] in v.findings for v in build_variants(ir, findings)[0])
+
+
+def test_a_rules_findings_are_fixed_together_in_one_variant():
+    """DRP001 on three layers at 0.8: one variant lowers all three (the fix the user would apply)."""
+    import keras
+    from keras import layers as L
+    keras.backend.clear_session()
+    td = L.TimeDistributed
+    model = keras_model(td(L.Conv2D(4, 3, activation="relu")), td(L.Dropout(0.8), name="d1"),
+                        td(L.Flatten()), L.LSTM(8), L.Dropout(0.8, name="d2"), L.Dense(8), L.Dropout(0.8, name="d3"),
+                        L.Dense(4, activation="softmax"))
+    ir = ir_of(model)
+    findings = [f for f in lint_ir(ir, Settings()) if f.rule == "DRP001"]
+    assert sorted(name for f in findings for name in f.layers) == ["d1", "d2", "d3"]
+    # one finding per layer (as a rule may report them) still makes one variant
+    split = [dataclasses.replace(findings[0], layers=[name], edit=set_config(name, name, rate=0.5))
+             for name in ("d1", "d2", "d3")]
+    for given in (findings, split):
+        variants, _ = build_variants(ir, given)
+        fixes = [v for v in variants if v.findings]
+        assert len(fixes) == 1 and len(fixes[0].findings) == len(given)
+        rates = {s.name: leaf(s).config.get("rate") for s in fixes[0].graph.layers if s.name in ("d1", "d2", "d3")}
+        assert rates == {"d1": 0.5, "d2": 0.5, "d3": 0.5}
+    from lrcn_advisor.probes.judge import questions
+    asked = questions(variants[0], fixes[0])
+    assert [(q.rule, sorted(q.layers)) for q in asked] == [("DRP001", ["d1", "d2", "d3"])]
+    assert set(variants_only := [v.id for v in build_variants(ir, findings, only=("DRP001",))[0]]) == {
+        "baseline", "fix-drp001"}, variants_only
 
 
 # ---- rebuild -----------------------------------------------------------------------------------------
@@ -341,7 +409,8 @@ def test_video_folders_are_decoded(tmp_path):
 def test_same_seed_same_metrics():
     ir = ir_of(lrcn())
     first, again, other = (run_task(task_for(ir, seed)) for seed in (0, 0, 1))
-    assert not first.error and len(first.epochs) == 2
+    assert not first.error and [e.step for e in first.epochs] == [13, 17, 20]  # three evaluations, last third
+    assert not first.epochs[0].grad_norms  # gradient norms at the final evaluation only
     metrics = ("loss", "accuracy", "val_loss", "val_accuracy", "gap", "grad_norms")
     assert [[getattr(e, m) for m in metrics] for e in first.epochs] == \
            [[getattr(e, m) for m in metrics] for e in again.epochs]
@@ -393,7 +462,9 @@ def test_torch_backend_runs_a_probe():
 def test_off_and_auto_without_gpu_skip(monkeypatch):
     ir = ir_of(lrcn())
     assert run_probes(ir, [], ProbeOptions(mode="off")).status == "skipped"
-    monkeypatch.setattr(runtime, "gpu_visible", lambda: False)
+    import lrcn_advisor.probes as probes_package
+
+    monkeypatch.setattr(probes_package, "gpu_visible", lambda: False)
     report = run_probes(ir, [], ProbeOptions(mode="auto"))
     assert report.status == "skipped" and "--probes on" in report.reason
 
@@ -411,38 +482,68 @@ def test_suite_reports_caches_and_resumes(tmp_path, monkeypatch):
         return run_task(task)
     monkeypatch.setattr(executors, "run_task", interrupt_second)
     interrupted = run_probes(ir, findings, options)
-    assert interrupted.status == "failed" and "interrupted after 1 of" in interrupted.reason
+    assert interrupted.status == "failed" and "interrupted after 1 runs" in interrupted.reason
     monkeypatch.undo()
 
     ticks = []
-    report = run_probes(ir, findings, options, progress=lambda done, total, label: ticks.append((done, total)))
+    report = run_probes(ir, findings, options, progress=lambda done, total, label: ticks.append((done, total, label)))
     data = json.loads(json.dumps(report.to_dict()))
     assert data["status"] == "ran" and data["smoke"] and data["backend"] == "tensorflow"
     assert data["data"]["source"] == "generated"
     assert "does not predict accuracy on your videos" in data["data"]["caveat"]
-    assert data["budget"]["steps"] == 6 and data["seeds"] == [0]
+    assert data["budget"]["steps"] == 6 and data["seeds"] == [0] and data["budget"]["per"] == "run"
+    assert any("--seeds 1" in note for note in data["notes"])  # below what can decide
     baseline = data["variants"][0]
     assert baseline["id"] == "baseline" and baseline["runs"][0]["cached"]
-    assert {"epoch", "loss", "accuracy", "val_loss", "val_accuracy", "gap", "step_time_s", "peak_memory_mb",
+    assert {"epoch", "step", "loss", "accuracy", "val_loss", "val_accuracy", "gap", "step_time_s", "peak_memory_mb",
             "grad_norms"} == set(baseline["runs"][0]["epochs"][0])
-    assert ticks[0][0] == 1 and ticks[-1] == (len(data["variants"]), len(data["variants"]))
+    assert ticks[-1][0] == ticks[-1][1] == len(data["variants"])
     probed = {v["rule"] for v in data["verdicts"]}
     assert {"guide:pooling", "guide:dropout"} <= probed and any(r.startswith("POL") for r in probed)
     for verdict in data["verdicts"]:
         assert verdict["verdict"] == "inconclusive" and "CPU smoke run" in verdict["explanation"]
         assert set(verdict["cost_change"]) in ({"params", "macs", "step_time_ratio"}, set())
+        if verdict["variant"]:
+            assert verdict["why"] == "too-few-seeds" and "needs at least 3 paired seeds" in verdict["why_text"]
+            assert verdict["step_time_change"]["mean"] is not None
 
     again = run_probes(ir, findings, options).to_dict()
     assert all(run["cached"] for variant in again["variants"] for run in variant["runs"])
     assert again["variants"] == [{**v, "runs": [{**r, "cached": True} for r in v["runs"]]} for v in data["variants"]]
 
 
-def test_time_budget_is_calibrated_once(tmp_path, monkeypatch):
-    monkeypatch.setattr(variants, "GUIDE_QUESTIONS", {})  # the baseline alone
+def test_time_budget_bounds_the_sweep_and_steps_are_calibrated_once(tmp_path):
+    ir = ir_of(lrcn(pool=4, rate=0.8, convs=(8, 8)))
+    findings = lint_ir(ir, Settings())
+    options = ProbeOptions(mode="on", budget="40s", seeds=8, cache_dir=tmp_path)
+    started = time.monotonic()
+    first = run_probes(ir, findings, options).to_dict()
+    wall = time.monotonic() - started
+    assert first["budget"]["calibrated"] and first["budget"]["per"] == "sweep" and first["budget"]["steps"] >= 5
+    # the sweep stops before a run that would not fit: at most one misjudged run beyond the budget
+    longest = max([run["wall_s"] for variant in first["variants"] for run in variant["runs"]], default=0)
+    assert wall <= 40 + longest + 10, (wall, longest)
+    if first["status"] == "failed":  # a loaded machine: not even the first run fitted, and the report says so
+        assert "ran out before the first run" in first["reason"]
+        return
+    assert first["sequential"]["stopped"] in ("budget exhausted", "all decided")
+    for verdict in first["verdicts"]:
+        if verdict["verdict"] == "inconclusive" and verdict["variant"]:
+            assert verdict["why"] in ("budget", "too-few-seeds", "max-seeds"), verdict
+    again = run_probes(ir, findings, options).to_dict()
+    assert again["budget"]["steps"] == first["budget"]["steps"]
+    assert again["variants"][0]["runs"][0]["cached"]
+
+
+def test_runs_reuse_the_compiled_model_and_reinitialise_it():
+    """The first run of an architecture compiles; later seeds re-initialise in place and match a
+    freshly compiled model's run of the same seed exactly."""
+    from lrcn_advisor.probes import train
     ir = ir_of(lrcn())
-    options = ProbeOptions(mode="on", budget="1s", seeds=1, cache_dir=tmp_path)
-    first = run_probes(ir, [], options).to_dict()
-    assert first["budget"]["calibrated"] and first["budget"]["steps"] >= 5
-    assert len(first["variants"]) == 1 and not first["verdicts"]
-    again = run_probes(ir, [], options).to_dict()
-    assert again["budget"]["steps"] == first["budget"]["steps"] and again["variants"][0]["runs"][0]["cached"]
+    train._POOL.clear()
+    first, second = run_task(task_for(ir, seed=0, steps=6)), run_task(task_for(ir, seed=1, steps=6))
+    assert first.compiled and not second.compiled
+    assert second.setup_s < first.setup_s
+    train._POOL.clear()
+    fresh = run_task(task_for(ir, seed=1, steps=6))
+    assert fresh.compiled and fresh.epochs[-1].val_loss == pytest.approx(second.epochs[-1].val_loss, abs=1e-6)

@@ -96,7 +96,7 @@ def test_an_interrupted_sweep_resumes_from_the_cache(cluster, model, tmp_path):
         if done == 1:
             raise KeyboardInterrupt
     first = run_probes(ir, findings, options(tmp_path, "ray"), progress=stop_after_first).to_dict()
-    assert first["status"] == "failed" and "interrupted after 1 of" in first["reason"]
+    assert first["status"] == "failed" and "interrupted after 1 runs" in first["reason"]
     resumed = run_probes(ir, findings, options(tmp_path, "local")).to_dict()
     runs = [run for variant in resumed["variants"] for run in variant["runs"]]
     assert resumed["status"] == "ran"

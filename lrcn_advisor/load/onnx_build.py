@@ -2,12 +2,12 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 import re
 
-from ..analyze import evaluate_layer
-from ..cost import DEFAULT_FRAMES, Context, ShapeError
 from ..errors import InputError
 from ..ir import GraphSpec, LayerSpec, TensorRef
+from ..shapes import ShapeError, output_shapes
 from .onnx_graph import OnnxGraph
 from .onnx_groups import CHANNELS_FIRST_KINDS, WEIGHTED, Group, Grouper
 from .onnx_layers import Mapped, map_group, plan, unknown
@@ -38,8 +38,6 @@ class Builder:
                               "this looks like an untrained export; its layers are read with Keras' default "
                               "use_bias=True and the missing biases are in params_delta_vs_keras (if the model "
                               "really has use_bias=False, the Keras count is that much lower)")
-        frames = next((s[1] for s in map(view.shape, (i.name for i in view.inputs)) if s and len(s) >= 3), None)
-        self.ctx = Context(frames=frames or DEFAULT_FRAMES)
 
     def build(self) -> GraphSpec:
         for group in self.groups:
@@ -106,6 +104,9 @@ class Builder:
         if group.kind == "unknown":
             held = sum(self._sizes([group]).get(w, 0) for w in group.weights)
             notes += [f"holds {held:,} initializer values, not counted"] if held else []
+            declared = self._inferred_output(group, sources)
+            if declared is not None:  # the file's own shape inference settles what comes next
+                mapped = replace(mapped, config={**mapped.config, "output_shape": declared})
         else:
             params, shared = self._params(group, name)
             notes += shared
@@ -169,20 +170,29 @@ class Builder:
             if shared else []
         return sum(sizes.values()), note
 
+    def _inferred_output(self, group: Group, sources: list[tuple[str, tuple]]) -> list | None:
+        """An unknown op's output shape as ONNX shape inference gives it, when its input is laid out as here."""
+        if group.node is None or not group.node.output or not sources:
+            return None
+        given, made = self.view.shape(group.data), self.view.shape(group.node.output[0])
+        if not given or not made or None in made[1:] or tuple(given[1:]) != tuple(sources[0][1][1:]):
+            return None
+        return list(made[1:])
+
     def _add(self, group: Group, name: str, class_name: str, config: dict, inputs: list[tuple[str, tuple]],
              time_distributed: bool, params: int | None, notes: list[str], bidirectional: bool = False):
         spec = _spec(name, class_name, config, inputs, time_distributed, bidirectional)
         spec.params_counted, spec.note = params, "; ".join(notes)
         shapes = [shape for _, shape in inputs]
         try:
-            result, _, _ = evaluate_layer(spec, shapes, self.ctx)
+            outputs = output_shapes(spec, shapes)
         except ShapeError as error:
             fallback = unknown(group, f"could not be read as {class_name}: {error}")
             spec = _spec(name, fallback.class_name, {}, inputs, False, False)
             spec.note = fallback.notes[0]
-            result, _, _ = evaluate_layer(spec, shapes, self.ctx)
+            outputs = output_shapes(spec, shapes)
         self.layers.append(spec)
-        return name, result.output_shapes[0]
+        return name, outputs[0]
 
 
 NORMS = ("norm", "affine")

@@ -45,7 +45,8 @@ PROBE_KINDS: dict[str, ProbeKind] = {
     "dropout-presence": _kind("adding dropout regularises: the generalisation gap (train minus validation "
                               "accuracy) should shrink", Check("gap", "decrease", GAP_MARGIN)),
     "lstm-depth": _kind("a shallower recurrent stack trains as well, with larger gradients in its early "
-                        "layers and at lower cost: validation accuracy should not get worse", SAME_ACCURACY),
+                        "layers and at lower cost: validation accuracy should not get worse and a step "
+                        "should get faster", SAME_ACCURACY, FASTER),
     "conv-depth": _kind("changing the number of conv layers to what the frames need: validation accuracy "
                         "should rise", BETTER_ACCURACY),
     "cost": _kind("the fix makes a training step cheaper without losing more than "

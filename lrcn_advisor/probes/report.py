@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING
 
-from .train import RunRecord
+if TYPE_CHECKING:  # the report is built without importing the training code (and numpy)
+    from .train import RunRecord
 
 
 @dataclass
@@ -23,6 +25,8 @@ class VariantResult:
 
 def _run(run: RunRecord) -> dict:
     data = {"seed": run.seed, "epochs": [asdict(epoch) for epoch in run.epochs], "wall_s": run.wall_s,
+            "setup_s": run.setup_s, "train_s": run.train_s, "eval_s": run.eval_s, "compiled": run.compiled,
+            "step_time_s": run.step_time_s,
             "cached": run.cached, "executor": run.executor, "worker": run.worker, "attempts": run.attempts}
     if run.error:
         data["error"] = run.error
@@ -42,6 +46,13 @@ class Verdict:
     n: int
     cost_change: dict    # params and macs: variant minus baseline; step_time_ratio: variant / baseline
     explanation: str
+    confidence: float | None = None      # of the interval at the look that gave the verdict
+    step_time_change: dict | None = None  # relative change: mean, ci_low, ci_high (same confidence)
+    why: str = ""        # an inconclusive verdict's reason: too-few-seeds | budget | max-seeds | spans-margin | failed | not-probed
+    why_text: str = ""   # the same, in words
+    seeds_needed: int | None = None      # paired seeds likely to decide it, if the observed effect and spread hold
+    budget_needed_s: float | None = None  # the sweep time those seeds would likely take here
+    checks: list = field(default_factory=list)  # each expectation: metric, direction, margin, verdict, mean, ci
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -58,11 +69,13 @@ class ProbeReport:
     budget: dict | None = None
     seeds: list[int] = field(default_factory=list)
     variants: list[VariantResult] = field(default_factory=list)
+    sequential: dict | None = None       # the design: seeds, looks, alpha, why the sweep stopped, wall time
     verdicts: list[Verdict] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return {"status": self.status, "reason": self.reason, "smoke": self.smoke, "device": self.device,
                 "backend": self.backend, "data": self.data, "budget": self.budget, "seeds": self.seeds,
+                "sequential": self.sequential,
                 "variants": [variant.to_dict() for variant in self.variants],
                 "verdicts": [verdict.to_dict() for verdict in self.verdicts], "notes": self.notes}

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .gpu import gpu_visible  # noqa: F401  (runtime.gpu_visible)
+
 BACKENDS = ("tensorflow", "jax", "torch")  # preference order when KERAS_BACKEND is not set
 
 
@@ -28,12 +30,14 @@ class Device:
     gpu: bool
 
 
-def gpu_visible() -> bool:
-    """A cheap look for an NVIDIA/AMD GPU, without importing any framework."""
-    if os.environ.get("CUDA_VISIBLE_DEVICES", "unset").strip() in ("", "-1"):
-        return False
-    return (any(Path("/proc/driver/nvidia/gpus").glob("*")) or Path("/dev/nvidia0").exists()
-            or Path("/dev/kfd").exists())
+def process_age() -> float:
+    """Seconds since this process started (Linux /proc; 0 where unknown)."""
+    try:
+        ticks = int(Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()[19])
+        uptime = float(Path("/proc/uptime").read_text().split()[0])
+        return max(0.0, uptime - ticks / os.sysconf("SC_CLK_TCK"))
+    except (OSError, ValueError, IndexError):
+        return 0.0
 
 
 def choose_backend() -> str:

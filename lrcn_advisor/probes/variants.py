@@ -31,10 +31,11 @@ class Variant:
     ir: ModelIR
     question: str | None = None  # the guide question a general variant answers
     findings: list[Finding] = field(default_factory=list)  # findings whose fix this is
+    kind: str | None = None      # an extra variant's probe kind (its verdict's rule is case:<id>)
 
     @property
     def key(self) -> str:
-        return graph_hash(self.graph)
+        return graph_hash(self.graph) + ("" if self.kind is None else f"/{self.id}")
 
 
 @dataclass
@@ -54,22 +55,33 @@ def probe_kind(finding: Finding) -> str | None:
     return finding.probe if finding.probe in PROBE_KINDS else None
 
 
-def build_variants(ir: ModelIR, findings: list[Finding]) -> tuple[list[Variant], list[Unprobed]]:
-    """Baseline first; variants with identical architectures are merged."""
+def build_variants(ir: ModelIR, findings: list[Finding], only: tuple[str, ...] = (),
+                   extra: tuple = ()) -> tuple[list[Variant], list[Unprobed]]:
+    """Baseline first, then one variant per rule (the fix the user would apply: every flagged layer
+    of that rule changed together), then the guide's questions; identical architectures are merged.
+    `only` keeps just those rule ids and guide:<question> names (empty: all)."""
     variants = [Variant("baseline", "the model as saved", None, ir.graph, ir)]
     unprobed: list[Unprobed] = []
+    groups: dict[str, list[Finding]] = {}
     for finding in findings:
         if finding.edit is None or probe_kind(finding) is None or finding.suppressed or finding.in_baseline:
             continue
-        variant = _variant(ir, f"fix-{finding.rule.lower()}", f"{finding.rule} fix: {finding.edit.description}",
-                           finding.edit)
+        if only and finding.rule not in only:
+            continue
+        groups.setdefault(finding.rule, []).append(finding)
+    for rule, group in groups.items():
+        edit = group[0].edit if len(group) == 1 else edits.chain(
+            "; ".join(finding.edit.description for finding in group), *[finding.edit for finding in group])
+        variant = _variant(ir, f"fix-{rule.lower()}", f"{rule} fix: {edit.description}", edit)
         merged = variant if isinstance(variant, str) else _merge(variants, variant)
         if isinstance(merged, str) or merged is variants[0]:
-            unprobed.append(Unprobed(finding, merged if isinstance(merged, str)
-                                     else "the fix does not change the architecture"))
+            reason = merged if isinstance(merged, str) else "the fix does not change the architecture"
+            unprobed += [Unprobed(finding, reason) for finding in group]
         else:
-            merged.findings.append(finding)
+            merged.findings.extend(group)
     for question, make in GUIDE_QUESTIONS.items():
+        if only and f"guide:{question}" not in only:
+            continue
         proposal = make(ir)
         if proposal is None:
             continue
@@ -78,6 +90,16 @@ def build_variants(ir: ModelIR, findings: list[Finding]) -> tuple[list[Variant],
         merged = None if isinstance(variant, str) else _merge(variants, variant)
         if merged is not None and merged is not variants[0]:
             merged.question = merged.question or question
+    for item in extra:  # never merged: an A/A copy must be trained as its own arm
+        if item.edit is None:
+            variants.append(Variant(item.id, item.description or "a copy of the baseline (A/A control)",
+                                    "no change (A/A copy)", ir.graph, ir, kind=item.kind))
+            continue
+        made = _variant(ir, item.id, item.description or item.edit.description, item.edit)
+        if isinstance(made, str):
+            raise InputError(f"extra variant {item.id}: {made}")
+        made.kind = item.kind
+        variants.append(made)
     return variants, unprobed
 
 

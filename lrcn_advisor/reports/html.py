@@ -278,11 +278,12 @@ def _matches(verdict: dict, finding: dict) -> bool:
     layers = verdict.get("layers")
     if layers is None:
         return True
-    return sorted(map(str, layers)) == sorted(map(str, finding.get("layers") or []))
+    return set(map(str, finding.get("layers") or [])) <= set(map(str, layers))  # a rule's fix covers all its layers
 
 
 VERDICT_KEYS = ("rule", "layers", "variant", "verdict", "metric", "effect_mean", "ci_low", "ci_high", "n",
-                "cost_change", "explanation")
+                "cost_change", "explanation", "confidence", "step_time_change", "why", "why_text", "seeds_needed",
+                "budget_needed_s")
 
 
 def _verdict(verdict: dict) -> dict:
@@ -295,7 +296,26 @@ def _verdict(verdict: dict) -> dict:
         view[key] = "" if view[key] is None else str(view[key])
     view["cost_change"] = _cost_change(view["cost_change"])
     view["tone"] = verdict_tone(view["verdict"])
+    speed = view["step_time_change"] if isinstance(view["step_time_change"], dict) else {}
+    view["step_time"] = _speed(speed)
+    view["level"] = (f"{view['confidence']:.1%} CI" if isinstance(view["confidence"], (int, float))
+                     and not isinstance(view["confidence"], bool) else "CI")
+    view["why_text"] = str(view["why_text"] or "")
+    needed, seconds = view["seeds_needed"], view["budget_needed_s"]
+    view["needed"] = (f"about {needed} paired seeds (~{seconds / 60:.0f} min here) would likely decide it"
+                      if isinstance(needed, int) and isinstance(seconds, (int, float)) else "")
     return view
+
+
+def _speed(change: dict) -> str:
+    """'-34% (-40% to -28%)' from a verdict's step_time_change."""
+    mean, low, high = (change.get(key) for key in ("mean", "ci_low", "ci_high"))
+    if not isinstance(mean, (int, float)):
+        return "–"
+    text = f"{mean:+.0%}"
+    if isinstance(low, (int, float)) and isinstance(high, (int, float)):
+        text += f" ({low:+.0%} to {high:+.0%})"
+    return text
 
 
 def _cost_change(cost) -> str:
@@ -387,13 +407,27 @@ def _probes(probes, findings: list[dict]) -> dict:
         "device": probes.get("device") or "", "backend": probes.get("backend") or "",
         "data": {"source": data.get("source") or "", "description": data.get("description") or "",
                  "caveat": data.get("caveat") or ""},
-        "variants": variants, "verdicts": verdicts,
+        "variants": variants, "verdicts": verdicts, "design": _design(probes),
         "curves": {
             "val_accuracy": charts.learning_curves(raw_variants, "val_accuracy", "curve-val-acc",
                                                    "validation accuracy"),
             "val_loss": charts.learning_curves(raw_variants, "val_loss", "curve-val-loss", "validation loss"),
         },
     }
+
+
+def _design(probes: dict) -> str:
+    """One sentence on the sequential design and how the sweep ended."""
+    design, budget = probes.get("sequential"), probes.get("budget") or {}
+    if not isinstance(design, dict):
+        return ""
+    try:
+        return (f"up to {design['max_seeds']} paired seeds, looks after {design['min_seeds']}..{design['max_seeds']}, "
+                f"{design['alpha']:.0%} error spent evenly over {design['looks']} looks; {budget.get('steps')} steps "
+                f"per run; stopped: {design.get('stopped')} after {design.get('wall_s')} s of the budget "
+                f"{budget.get('text')}.")
+    except (KeyError, TypeError, ValueError):
+        return ""
 
 
 def _mean(values) -> float | None:

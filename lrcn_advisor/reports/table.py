@@ -84,17 +84,64 @@ def render_probes(probes: dict | None, console: Console) -> None:
         console.print(Text(f"\nProbes {probes['status']}: {inert(probes['reason'])}", style="dim"))
         return
     label = "CPU smoke run" if probes["smoke"] else "GPU run"
-    console.print(Text(f"\nProbes ({label}, {probes['device']}, {probes['backend']}, seeds {probes['seeds']}, "
-                       f"{probes['budget']['steps']} steps per run; data: {probes['data']['source']})", style="bold"))
+    budget, design = probes.get("budget") or {}, probes.get("sequential") or {}
+    spent = f", {design['wall_s']:.0f} s of {budget.get('text')}" if design.get("wall_s") is not None else ""
+    console.print(Text(f"\nProbes ({label}, {probes['device']}, {probes['backend']}, {budget.get('steps')} steps per "
+                       f"run, up to {design.get('max_seeds', len(probes['seeds']))} paired seeds{spent}; data: "
+                       f"{probes['data']['source']})", style="bold"))
+    if design and design["max_seeds"] >= design["min_seeds"]:
+        console.print(Text(f"  sequential design: looks after {design['min_seeds']}..{design['max_seeds']} seeds, "
+                           f"{design['alpha']:.0%} error spent evenly ({design['alpha_per_look']:.4f} per look); "
+                           f"stopped: {design.get('stopped')}", style="dim"))
+    elif design:
+        console.print(Text(f"  no look: --seeds {design['max_seeds']} is below the {design['min_seeds']} paired seeds "
+                           "a verdict needs", style="dim"))
     for verdict in probes["verdicts"]:
-        effect = ""
-        if verdict.get("effect_mean") is not None:
-            effect = f" {verdict['metric']} {verdict['effect_mean']:+.3f}"
-            if verdict.get("ci_low") is not None:
-                effect += f" (95% CI {verdict['ci_low']:+.3f} to {verdict['ci_high']:+.3f}, n={verdict['n']})"
-        console.print(Text(f"  {verdict['verdict']:14} {verdict['rule']} via {verdict['variant']}:{effect}"))
+        console.print(Text(f"  {verdict['verdict']:14} {verdict['rule']}" +
+                           (f" via {verdict['variant']}" if verdict.get("variant") else "") +
+                           (f" [{', '.join(inert(n) for n in verdict['layers'][:4])}]" if verdict.get("layers") else ""),
+                           style=VERDICT_STYLE.get(verdict["verdict"], "")))
+        for line in _verdict_lines(verdict):
+            console.print(Text(f"      {line}"))
+    for note in probes.get("notes") or []:
+        console.print(Text(f"  note: {inert(note)}", style="dim"))
     if probes["data"].get("caveat"):
         console.print(Text(f"  {inert(probes['data']['caveat'])}", style="dim"))
+
+
+VERDICT_STYLE = {"supported": "green", "not supported": "red", "inconclusive": "yellow"}
+
+
+def _verdict_lines(verdict: dict) -> list[str]:
+    """Effect and interval, step-time change, seeds used, and why an inconclusive verdict stayed so."""
+    lines = []
+    level = f"{verdict['confidence']:.1%} CI" if verdict.get("confidence") else "CI"
+    if verdict.get("effect_mean") is not None:
+        effect = _signed(verdict["effect_mean"], verdict["metric"])
+        if verdict.get("ci_low") is not None:
+            effect += (f" ({level} {_signed(verdict['ci_low'], verdict['metric'])} to "
+                       f"{_signed(verdict['ci_high'], verdict['metric'])})")
+        lines.append(f"{verdict['metric']} {effect}")
+    speed = verdict.get("step_time_change")
+    if speed and speed.get("mean") is not None and verdict["metric"] != "step_time":
+        text = f"step time {speed['mean']:+.0%}"
+        if speed.get("ci_low") is not None:
+            text += f" ({level} {speed['ci_low']:+.0%} to {speed['ci_high']:+.0%})"
+        lines.append(text)
+    if verdict.get("variant"):
+        lines.append(f"paired seeds used: {verdict.get('n', 0)}")
+    if verdict["verdict"] == "inconclusive" and verdict.get("why_text"):
+        why = f"why inconclusive: {verdict['why_text']}"
+        if verdict.get("seeds_needed") and verdict.get("budget_needed_s"):
+            minutes = verdict["budget_needed_s"] / 60
+            why += (f"; about {verdict['seeds_needed']} paired seeds (--seeds {verdict['seeds_needed']} "
+                    f"--probe-budget {max(1, round(minutes + 0.49))}m here) would likely decide it")
+        lines.append(inert(why))
+    return lines
+
+
+def _signed(value: float, metric: str) -> str:
+    return f"{value:+.0%}" if metric == "step_time" else f"{value:+.3f}"
 
 
 def render_findings(data: dict, console: Console, *, verbose: bool = False) -> None:

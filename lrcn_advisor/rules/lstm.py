@@ -10,7 +10,6 @@ from lrcn_advisor.ir_view import (consumers, fmt_int, fmt_macs, map_source, pct,
 GUIDE = "4. LSTM (recurrent layer in LRCN)"
 DEGENERATE_UNITS = 4
 HUGE_FRAME_VECTOR = 8192  # POL005's min_features
-SEQUENCE_CONSUMERS = {"recurrent", "attention", "pool", "dropout", "masking", "norm", "merge"}
 
 
 def _stacks(ir):
