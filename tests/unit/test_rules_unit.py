@@ -3,7 +3,9 @@ them, analysed by analyse_graph and linted. No TensorFlow; each test asserts a r
 design it encodes and stays silent on the healthy variant."""
 from __future__ import annotations
 
+import subprocess
 import sys
+from pathlib import Path
 from dataclasses import replace
 
 import pytest
@@ -83,8 +85,13 @@ def rules_of(graph, **kwargs):
 
 
 def test_no_tensorflow_is_imported():
-    lint(lrcn())
-    assert "tensorflow" not in sys.modules and "keras" not in sys.modules
+    """In a fresh interpreter (a wider pytest run imports the frameworks on purpose)."""
+    script = ("import sys; sys.path.insert(0, sys.argv[1]); import test_rules_unit as t; t.lint(t.lrcn()); "
+              "loaded = [m for m in ('tensorflow', 'keras', 'torch') if m in sys.modules]; "
+              "sys.exit(f'imported {loaded}' if loaded else 0)")
+    done = subprocess.run([sys.executable, "-c", script, str(Path(__file__).resolve().parent)],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
 
 
 def test_the_healthy_lrcn_has_no_warnings():
