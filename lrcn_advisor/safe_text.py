@@ -53,8 +53,8 @@ def inert_tree(value: Any, limit: int | None = MAX_ECHO_CHARS) -> Any:
 def json_escape(text: str) -> str:
     """JSON text (from json.dumps) with the characters above written as JSON \\u escapes.
 
-    They can only occur inside JSON strings, where `\\uXXXX` is the format's own spelling of the
-    same character, so a parser reads back exactly the original value.
+    They can only occur inside JSON strings, where `\\u` and four hex digits is the format's own
+    spelling of the same character, so a parser reads back exactly the original value.
     """
     def escape(match: re.Match) -> str:
         code = ord(match.group())
