@@ -137,32 +137,26 @@ def is_conv_recurrent(layer: LayerInfo) -> bool:
     return layer.inner_kind_class.startswith("ConvLSTM")
 
 
+def _first_vector_input(layers) -> tuple[LayerInfo, int] | None:
+    """The first of `layers` with its per-step input width, when that input is a (batch, T, width) vector."""
+    layer = next(iter(layers), None)
+    if layer is None or len(layer.input_shape) != 3 or layer.input_shape[2] is None:
+        return None
+    return layer, layer.input_shape[2]
+
+
 def recurrent_input_features(ir: ModelIR) -> tuple[LayerInfo, int] | None:
     """The first vector recurrent layer (after any ConvLSTM) and its per-step input width."""
-    for layer in recurrent_layers(ir):
-        if is_conv_recurrent(layer):
-            continue
-        shape = layer.input_shape
-        if len(shape) != 3 or shape[2] is None:
-            return None
-        return layer, shape[2]
-    return None
+    return _first_vector_input(layer for layer in recurrent_layers(ir) if not is_conv_recurrent(layer))
 
 
 def frame_vector_consumer(ir: ModelIR) -> tuple[LayerInfo, int] | None:
     """Where the per-frame feature vector is first consumed: a vector recurrent layer or a
     TimeDistributed(Dense) projection, with the vector's length."""
-    for layer in ir.layers:
-        if layer.kind == "recurrent" and is_conv_recurrent(layer):
-            continue
-        is_projection = layer.time_distributed and layer.inner_kind_class == "Dense"
-        if layer.kind != "recurrent" and not is_projection:
-            continue
-        shape = layer.input_shape
-        if len(shape) != 3 or shape[2] is None:
-            return None
-        return layer, shape[2]
-    return None
+    return _first_vector_input(
+        layer for layer in ir.layers
+        if (layer.kind == "recurrent" and not is_conv_recurrent(layer))
+        or (layer.time_distributed and layer.inner_kind_class == "Dense"))
 
 
 def map_source(ir: ModelIR, layer: LayerInfo) -> tuple[LayerInfo, tuple[int, int]] | None:
