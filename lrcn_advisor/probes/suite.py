@@ -16,14 +16,14 @@ from .cache import ProbeCache
 from .gpu import NO_GPU, OFF, gpu_visible
 from .data import DataError, data_spec, load_dataset
 from .executors import make_executor
-from .verdict import planned
 from .judge import STOP_BUDGET, STOP_DECIDED, STOP_MAX_SEEDS, judge, outcome, questions
 from .options import DEFAULT_BUDGET, DEFAULT_SEEDS, Budget, ProbeOptions, seeds_warning
 from .report import ProbeReport, VariantResult
 from .runtime import ProbeUnavailable
-from .train import LossSpec, RunRecord, Task, WeightsSource, eval_steps, interleaved_ratio, loss_spec, run_task
+from .train import (TIMING_SHARE, LossSpec, RunRecord, Task, WeightsSource, eval_steps, interleaved_ratio, loss_spec,
+                    run_task)
 from .variants import Variant, build_variants, graph_hash
-from .verdict import INCONCLUSIVE, MIN_SEEDS, Plan
+from .verdict import INCONCLUSIVE, MIN_SEEDS, Plan, planned
 
 DESIGN_VERSION = 4  # v3 + up to 300 steps on a CPU, looks planned from the budget, validation split = training split
 
@@ -249,7 +249,7 @@ class _Suite:
                                                                  for r in runs["baseline"])):
                 began = time.perf_counter()
                 try:
-                    record.paired_step_ratio = round(interleaved_ratio(base, task), 6)
+                    record.paired_step_ratio = round(interleaved_ratio(base, task, TIMING_SHARE * record.train_s), 6)
                 except Exception as error:  # timing is a refinement: the run-level step times remain
                     record.notes.append(f"interleaved timing failed: {type(error).__name__}")
                 record.wall_s = round(record.wall_s + time.perf_counter() - began, 3)
