@@ -21,7 +21,7 @@ UNARY = {
 BROADCAST = {"Add", "Sub", "Mul", "Div", "Pow", "Max", "Min", "Sum", "Mean", "Equal", "Less", "Greater",
              "LessOrEqual", "GreaterOrEqual", "And", "Or", "Xor", "Where"}
 REDUCE = {"ReduceMean", "ReduceMax", "ReduceMin", "ReduceSum", "ReduceProd"}
-DATA_OPS = {"Shape", "Size", "Gather", "Slice", "Concat", "Unsqueeze", "Squeeze", "Cast", "Add", "Sub", "Mul"}
+DATA_OPS = {"Shape", "Gather", "Slice", "Concat", "Unsqueeze", "Squeeze", "Cast", "Add", "Sub", "Mul"}
 MAX_DATA = 64       # integer vectors longer than this carry no values
 MAX_RANK = 16
 
@@ -146,8 +146,6 @@ class Inference:
             shape = self.shapes[node.input[0]]
             start, end = self._shape_range(len(shape), attrs)
             return list(shape[start:end])
-        if op == "Size":
-            return [math.prod(self.shapes[node.input[0]])]
         if op in ("Cast", "Unsqueeze", "Squeeze"):
             value = self._data(node, 0)
             return None if value is None else list(value)

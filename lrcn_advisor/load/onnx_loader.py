@@ -99,13 +99,12 @@ def _shapes_fast(model: onnx_wire.Model, inferred: dict[str, tuple]) -> dict[str
         if shape is not None and info.dims is not None and (len(info.dims) != len(shape) or any(
                 isinstance(d, int) and d != s for d, s in zip(info.dims, shape))):
             raise onnx_wire.Decline(f"output {info.name!r}: declared shape differs")
-        if shape is None:
-            shape = _declared(info)
+        shape = _declared(info) if shape is None else tuple(d if d > 0 else None for d in shape)
         if shape is not None:
             shapes[info.name] = shape
     for name, shape in inferred.items():
         if name not in outputs:
-            shapes[name] = shape
+            shapes[name] = tuple(d if d > 0 else None for d in shape)  # as graph_shapes reads a 0
     for info in graph.value_info:
         if info.name in outputs or info.name not in inferred:
             if (shape := _declared(info)) is not None:

@@ -1,0 +1,231 @@
+"""onnx_infer (the fast path's shape inference) against onnx.shape_inference(data_prop=True), op by op.
+
+Each case is a small real graph made with onnx.helper and serialised; the fast reader (onnx_wire) reads
+the bytes back and onnx_infer gives every node output's shape, which must be what onnx infers. The
+cases onnx_infer is not sure of must decline (and there onnx leaves a dim unsettled).
+"""
+from __future__ import annotations
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+from lrcn_advisor.load import onnx_infer, onnx_wire
+
+F, I64 = TensorProto.FLOAT, TensorProto.INT64
+
+
+def ints(name: str, values) -> onnx.TensorProto:
+    return numpy_helper.from_array(np.array(values, dtype=np.int64), name)
+
+
+def floats(name: str, *shape: int) -> onnx.TensorProto:
+    return numpy_helper.from_array(np.ones(shape, dtype=np.float32), name)
+
+
+def model(nodes, inputs: dict[str, tuple], initializers=(), opset=17) -> onnx.ModelProto:
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info(k, F, list(v)) for k, v in inputs.items()],
+                              [helper.make_tensor_value_info(nodes[-1].output[0], TensorProto.UNDEFINED, None)], list(initializers))
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+
+
+def onnx_shapes(proto: onnx.ModelProto) -> dict[str, tuple]:
+    inferred = onnx.shape_inference.infer_shapes(proto, check_type=False, strict_mode=False, data_prop=True)
+    shapes = {}
+    for info in [*inferred.graph.value_info, *inferred.graph.output]:
+        if info.type.tensor_type.HasField("shape"):
+            shapes[info.name] = tuple(d.dim_value if d.HasField("dim_value") else None
+                                      for d in info.type.tensor_type.shape.dim)
+    return shapes
+
+
+def fast_shapes(proto: onnx.ModelProto) -> dict[str, tuple]:
+    return onnx_infer.infer(onnx_wire.read(proto.SerializeToString(), 1000))
+
+
+def same_as_onnx(nodes, inputs, initializers=(), opset=17) -> dict[str, tuple]:
+    proto = model(nodes, inputs, initializers, opset)
+    expected, got = onnx_shapes(proto), fast_shapes(proto)
+    outputs = [o for n in nodes for o in n.output if o]
+    assert {o: got[o] for o in outputs} == {o: expected.get(o) for o in outputs}
+    return got
+
+
+def node(op, inputs, outputs, **attrs):
+    return helper.make_node(op, inputs, outputs, **attrs)
+
+
+X = {"x": (1, 3, 9, 11)}
+
+
+@pytest.mark.parametrize("attrs", [
+    {"kernel_shape": [3, 3], "pads": [1, 1, 1, 1]},
+    {"strides": [2, 3], "dilations": [2, 1]},
+    {"auto_pad": "SAME_UPPER", "strides": [2, 2]},
+    {"auto_pad": "SAME_LOWER", "strides": [2, 3]},
+    {"auto_pad": "VALID", "strides": [2, 2]},
+])
+def test_conv(attrs):
+    same_as_onnx([node("Conv", ["x", "w", "b"], ["y"], **attrs)], X, [floats("w", 8, 3, 3, 3), floats("b", 8)])
+
+
+def test_grouped_conv_1d_and_3d():
+    same_as_onnx([node("Conv", ["x", "w"], ["y"], group=2)], {"x": (1, 4, 10)}, [floats("w", 6, 2, 3)])
+    same_as_onnx([node("Conv", ["x", "w"], ["y"], strides=[1, 2, 2])], {"x": (1, 3, 5, 8, 8)},
+                 [floats("w", 4, 3, 3, 3, 3)])
+
+
+@pytest.mark.parametrize("op, attrs", [
+    ("MaxPool", {"kernel_shape": [2, 2], "strides": [2, 2]}),
+    ("MaxPool", {"kernel_shape": [3, 3], "pads": [1, 1, 1, 1], "strides": [2, 2], "dilations": [1, 2]}),
+    ("AveragePool", {"kernel_shape": [4, 4], "strides": [4, 4]}),
+    ("AveragePool", {"kernel_shape": [3, 2], "auto_pad": "SAME_UPPER", "strides": [2, 2]}),
+])
+def test_pools(op, attrs):
+    same_as_onnx([node(op, ["x"], ["y"], **attrs)], X)
+
+
+def test_maxpool_indices_and_global_pools():
+    same_as_onnx([node("MaxPool", ["x"], ["y", "i"], kernel_shape=[2, 2])], X)
+    same_as_onnx([node("GlobalAveragePool", ["x"], ["a"]), node("GlobalMaxPool", ["a"], ["y"])], X)
+
+
+def test_elementwise_and_normalisation():
+    got = same_as_onnx([
+        node("BatchNormalization", ["x", "s", "b", "m", "v"], ["n"]),
+        node("Relu", ["n"], ["r"]), node("LeakyRelu", ["r"], ["l"], alpha=0.1),
+        node("Add", ["l", "c"], ["a"]), node("Mul", ["a", "k"], ["m2"]), node("Softmax", ["m2"], ["s2"], axis=1),
+        node("Dropout", ["s2"], ["d", "mask"]), node("Where", ["mask", "d", "k"], ["y"])],
+        X, [floats(n, 3) for n in "sbmv"] + [floats("c", 1, 3, 1, 1), floats("k", 11)])
+    assert got["y"] == (1, 3, 9, 11)
+
+
+def test_broadcast_mismatch_declines():
+    proto = model([node("Add", ["x", "c"], ["y"])], X, [floats("c", 4)])
+    with pytest.raises(onnx_wire.Decline):
+        fast_shapes(proto)
+
+
+def test_reshape_flatten_transpose():
+    same_as_onnx([node("Reshape", ["x", "s"], ["r"]), node("Transpose", ["r"], ["t"], perm=[2, 0, 1]),
+                  node("Transpose", ["t"], ["t2"]), node("Flatten", ["t2"], ["f"], axis=2),
+                  node("Flatten", ["t2"], ["f0"], axis=0), node("Flatten", ["t2"], ["y"], axis=-1)],
+                 X, [ints("s", [0, -1, 11])])
+
+
+def test_reshape_from_a_shape_chain():
+    """The TorchScript exporter's batch-agnostic reshape: Shape -> Gather/Slice -> Unsqueeze -> Concat."""
+    got = same_as_onnx([
+        node("Shape", ["x"], ["sh"]), node("Gather", ["sh", "zero"], ["n"], axis=0),
+        node("Slice", ["sh", "two", "end"], ["hw"]), node("Unsqueeze", ["n", "axes"], ["n1"]),
+        node("Mul", ["n1", "three"], ["n3"]), node("Concat", ["n3", "hw"], ["target"], axis=0),
+        node("Reshape", ["x", "target"], ["y"])],
+        X, [ints("zero", 0), ints("two", [2]), ints("end", [9_223_372_036_854_775_807]), ints("axes", [0]),
+            ints("three", [3])])
+    assert got["y"] == (3, 9, 11)
+
+
+def test_shape_start_end():
+    got = same_as_onnx([node("Shape", ["x"], ["sh"], start=1, end=-1), node("Shape", ["x"], ["n"], start=-1),
+                        node("Concat", ["sh", "n"], ["t"], axis=0), node("ConstantOfShape", ["t"], ["y"])], X,
+                       opset=15)
+    assert got["y"] == (3, 9, 11)
+
+
+def test_size_is_not_propagated():
+    """onnx carries no value for Size: a shape made from it is unsettled, and the fast path declines."""
+    nodes = [node("Size", ["x"], ["n"]), node("Unsqueeze", ["n", "axes"], ["n1"]),
+             node("ConstantOfShape", ["n1"], ["y"])]
+    proto = model(nodes, X, [ints("axes", [0])])
+    assert onnx_shapes(proto)["y"] == (None,)
+    with pytest.raises(onnx_wire.Decline):
+        fast_shapes(proto)
+
+
+def test_reshape_of_an_unsettled_shape_declines():
+    """Div is not among onnx's data-propagating ops: the target's values stay unknown."""
+    nodes = [node("Shape", ["x"], ["sh"]), node("Div", ["sh", "two"], ["half"]), node("Reshape", ["x", "half"], ["y"])]
+    proto = model(nodes, {"x": (2, 4)}, [ints("two", [1, 1])])
+    assert None in onnx_shapes(proto).get("y", (None,))
+    with pytest.raises(onnx_wire.Decline):
+        fast_shapes(proto)
+
+
+@pytest.mark.parametrize("opset", [11, 13, 17])
+def test_squeeze_unsqueeze(opset):
+    if opset < 13:
+        nodes = [node("Unsqueeze", ["x"], ["u"], axes=[0, -1]), node("Squeeze", ["u"], ["s"], axes=[0]),
+                 node("Squeeze", ["s"], ["y"])]
+        inits = []
+    else:
+        nodes = [node("Unsqueeze", ["x", "a"], ["u"]), node("Squeeze", ["u", "b"], ["s"]), node("Squeeze", ["s"], ["y"])]
+        inits = [ints("a", [0, -1]), ints("b", [0])]
+    same_as_onnx(nodes, {"x": (1, 3, 1, 5)}, inits, opset)
+
+
+@pytest.mark.parametrize("opset", [11, 13, 18])
+def test_concat_and_split(opset):
+    if opset == 11:
+        split = [node("Split", ["c"], ["p", "q", "r"], axis=1, split=[1, 2, 3])]
+    elif opset == 13:
+        split = [node("Split", ["c", "sizes"], ["p", "q", "r"], axis=1)]
+    else:
+        split = [node("Split", ["c"], ["p", "q", "r"], axis=-1, num_outputs=3)]
+    same_as_onnx([node("Concat", ["x", "x"], ["c"], axis=1), *split], {"x": (2, 3, 6)},
+                 [ints("sizes", [1, 2, 3])], opset)
+
+
+@pytest.mark.parametrize("starts, ends, axes, steps", [
+    ([1], [-1], [1], [1]), ([0, 2], [100, 9], [2, 3], [2, 3]), ([-1], [-100], [3], [-1]),
+    ([5], [1], [2], [-2]), ([0], [9_223_372_036_854_775_807], [-1], [4])])
+def test_slice(starts, ends, axes, steps):
+    same_as_onnx([node("Slice", ["x", "s", "e", "a", "t"], ["y"])], X,
+                 [ints("s", starts), ints("e", ends), ints("a", axes), ints("t", steps)])
+
+
+def test_gather_gemm_matmul():
+    same_as_onnx([node("Gather", ["x", "idx"], ["g"], axis=1)], X, [ints("idx", [[0, 1], [2, 0]])])
+    same_as_onnx([node("Gemm", ["x", "w", "b"], ["y"], transB=1)], {"x": (2, 5)}, [floats("w", 7, 5), floats("b", 7)])
+    same_as_onnx([node("MatMul", ["x", "w"], ["y"])], {"x": (2, 4, 5)}, [floats("w", 5, 6)])
+    same_as_onnx([node("MatMul", ["x", "w"], ["y"])], {"x": (5,)}, [floats("w", 3, 5, 6)])
+
+
+@pytest.mark.parametrize("op, gates, direction, layout", [
+    ("LSTM", 4, "bidirectional", 0), ("GRU", 3, "forward", 1), ("RNN", 1, "reverse", 0), ("LSTM", 4, "forward", 1)])
+def test_recurrent(op, gates, direction, layout):
+    dirs, hidden = (2 if direction == "bidirectional" else 1), 6
+    outputs = ["y", "y_h", "y_c"] if op == "LSTM" else ["y", "y_h"]
+    x = (2, 7, 5) if layout else (7, 2, 5)
+    same_as_onnx([node(op, ["x", "w", "r", "b"], outputs, hidden_size=hidden, direction=direction, layout=layout)],
+                 {"x": x}, [floats("w", dirs, gates * hidden, 5), floats("r", dirs, gates * hidden, hidden),
+                            floats("b", dirs, 2 * gates * hidden)], opset=14)
+
+
+def test_expand_tile_constant_of_shape():
+    same_as_onnx([node("Expand", ["x", "s"], ["e"]), node("Tile", ["e", "r"], ["y"])], {"x": (3, 1)},
+                 [ints("s", [2, 1, 4]), ints("r", [1, 2, 3])])
+    same_as_onnx([node("Shape", ["x"], ["sh"]), node("ConstantOfShape", ["sh"], ["c"]),
+                  node("Expand", ["x", "sh"], ["y"])], X)
+
+
+@pytest.mark.parametrize("opset", [13, 18])
+def test_reductions_pad_cast(opset):
+    mean = node("ReduceMean", ["x"], ["m"], axes=[2, 3], keepdims=0) if opset < 18 else \
+        node("ReduceMean", ["x", "ax"], ["m"], keepdims=0)
+    same_as_onnx([mean, node("ReduceSum", ["x", "ax"], ["s"]), node("ReduceMax", ["x"], ["mx"], keepdims=1),
+                  node("Pad", ["x", "pads"], ["p"]), node("Cast", ["p"], ["c"], to=TensorProto.DOUBLE),
+                  node("Identity", ["c"], ["y"])],
+                 X, [ints("ax", [2, 3]), ints("pads", [0, 0, 1, 2, 0, 1, 3, 0])], opset)
+
+
+def test_constant_nodes():
+    same_as_onnx([node("Constant", [], ["c"], value=ints("v", [0, -1])), node("Reshape", ["x", "c"], ["r"]),
+                  node("Constant", [], ["f"], value_floats=[1.0, 2.0]), node("Constant", [], ["i"], value_int=3),
+                  node("Add", ["r", "i"], ["y"])], X)
+
+
+def test_unknown_op_declines():
+    proto = model([node("Einsum", ["x", "x"], ["y"], equation="ij,ij->i")], {"x": (2, 3)})
+    with pytest.raises(onnx_wire.Decline):
+        fast_shapes(proto)
