@@ -66,8 +66,10 @@ X = {"x": (1, 3, 9, 11)}
     {"auto_pad": "SAME_LOWER", "strides": [2, 3]},
     {"auto_pad": "VALID", "strides": [2, 2]},
 ])
-def test_conv(attrs):
-    same_as_onnx([node("Conv", ["x", "w", "b"], ["y"], **attrs)], X, [floats("w", 8, 3, 3, 3), floats("b", 8)])
+@pytest.mark.parametrize("opset", [9, 11, 13, 17, 22])
+def test_conv(attrs, opset):
+    same_as_onnx([node("Conv", ["x", "w", "b"], ["y"], **attrs)], X, [floats("w", 8, 3, 3, 3), floats("b", 8)],
+                 opset)
 
 
 def test_grouped_conv_1d_and_3d():
@@ -82,8 +84,11 @@ def test_grouped_conv_1d_and_3d():
     ("AveragePool", {"kernel_shape": [4, 4], "strides": [4, 4]}),
     ("AveragePool", {"kernel_shape": [3, 2], "auto_pad": "SAME_UPPER", "strides": [2, 2]}),
 ])
-def test_pools(op, attrs):
-    same_as_onnx([node(op, ["x"], ["y"], **attrs)], X)
+@pytest.mark.parametrize("opset", [10, 11, 12, 17, 19, 22])
+def test_pools(op, attrs, opset):
+    if opset < 10 and "dilations" in attrs:
+        return
+    same_as_onnx([node(op, ["x"], ["y"], **attrs)], X, opset=opset)
 
 
 def test_maxpool_indices_and_global_pools():
@@ -114,16 +119,29 @@ def test_reshape_flatten_transpose():
                  X, [ints("s", [0, -1, 11])])
 
 
-def test_reshape_from_a_shape_chain():
+@pytest.mark.parametrize("opset", [14, 15, 17, 18, 20])
+def test_reshape_from_a_shape_chain(opset):
     """The TorchScript exporter's batch-agnostic reshape: Shape -> Gather/Slice -> Unsqueeze -> Concat."""
     got = same_as_onnx([
         node("Shape", ["x"], ["sh"]), node("Gather", ["sh", "zero"], ["n"], axis=0),
         node("Slice", ["sh", "two", "end"], ["hw"]), node("Unsqueeze", ["n", "axes"], ["n1"]),
-        node("Mul", ["n1", "three"], ["n3"]), node("Concat", ["n3", "hw"], ["target"], axis=0),
-        node("Reshape", ["x", "target"], ["y"])],
+        node("Mul", ["n1", "three"], ["n3"]), node("Cast", ["n3"], ["n4"], to=TensorProto.INT64),
+        node("Sub", ["hw", "one"], ["hw1"]), node("Add", ["hw1", "one"], ["hw2"]),
+        node("Squeeze", ["n4"], ["n5"]), node("Unsqueeze", ["n5", "axes"], ["n6"]),
+        node("Concat", ["n6", "hw2"], ["target"], axis=0), node("Reshape", ["x", "target"], ["y"])],
         X, [ints("zero", 0), ints("two", [2]), ints("end", [9_223_372_036_854_775_807]), ints("axes", [0]),
-            ints("three", [3])])
+            ints("three", [3]), ints("one", [1])], opset)
     assert got["y"] == (3, 9, 11)
+
+
+def test_reshape_13_reads_only_constants():
+    """Before Reshape-14 onnx reads the target shape from a constant only: a computed one leaves no shape."""
+    nodes = [node("Shape", ["x"], ["sh"]), node("Reshape", ["x", "sh"], ["y"])]
+    proto = model(nodes, X, opset=13)
+    assert "y" not in onnx_shapes(proto) or onnx_shapes(proto)["y"] is None
+    with pytest.raises(onnx_wire.Decline):
+        fast_shapes(proto)
+    same_as_onnx([node("Reshape", ["x", "s"], ["y"])], X, [ints("s", [0, -1])], opset=13)
 
 
 def test_shape_start_end():
@@ -193,13 +211,16 @@ def test_gather_gemm_matmul():
 
 @pytest.mark.parametrize("op, gates, direction, layout", [
     ("LSTM", 4, "bidirectional", 0), ("GRU", 3, "forward", 1), ("RNN", 1, "reverse", 0), ("LSTM", 4, "forward", 1)])
-def test_recurrent(op, gates, direction, layout):
+@pytest.mark.parametrize("opset", [9, 14, 22])
+def test_recurrent(op, gates, direction, layout, opset):
+    if layout and opset < 14:
+        return
     dirs, hidden = (2 if direction == "bidirectional" else 1), 6
     outputs = ["y", "y_h", "y_c"] if op == "LSTM" else ["y", "y_h"]
     x = (2, 7, 5) if layout else (7, 2, 5)
     same_as_onnx([node(op, ["x", "w", "r", "b"], outputs, hidden_size=hidden, direction=direction, layout=layout)],
                  {"x": x}, [floats("w", dirs, gates * hidden, 5), floats("r", dirs, gates * hidden, hidden),
-                            floats("b", dirs, 2 * gates * hidden)], opset=14)
+                            floats("b", dirs, 2 * gates * hidden)], opset=opset)
 
 
 def test_expand_tile_constant_of_shape():

@@ -74,12 +74,13 @@ class Inference:
             _fail(f"{node.op_type}: constant input {index} not decoded")
         return values
 
-    def _shape_input(self, node, index: int) -> list[int]:
-        """A shape operand: a constant or a propagated value (onnx's getShapeInput)."""
+    def _shape_input(self, node, index: int, propagated: bool = True) -> list[int]:
+        """A shape operand: a constant or (where the op's version reads it) a propagated value
+        (onnx's getShapeInput)."""
         name = node.input[index] if index < len(node.input) else ""
         if name in self.consts:
             return [int(v) for v in self._const(node, index)]
-        if name in self.data:
+        if propagated and name in self.data:
             return list(self.data[name])
         _fail(f"{node.op_type}: shape input {name!r} not settled")
 
@@ -242,7 +243,7 @@ class Inference:
         if self.opset < 5:
             _fail("Reshape-1")
         shape = self._shape(node, 0)
-        target = self._shape_input(node, 1)
+        target = self._shape_input(node, 1, propagated=self.opset >= 14)  # Reshape-5/13 read constants only
         allow_zero = attrs.get("allowzero", 0)
         out, unknown = [], None
         for i, value in enumerate(target):
@@ -486,6 +487,8 @@ class Inference:
         return [tuple(dims)]
 
     def _op_Expand(self, node, attrs):
+        if self.opset < 13:
+            _fail("Expand-8")
         return [broadcast(self._shape(node, 0), tuple(self._shape_input(node, 1)))]
 
     def _op_Tile(self, node, attrs):
