@@ -228,7 +228,7 @@ class WireTensor:
 class Attribute:
     __slots__ = ("name", "type", "f", "i", "s", "t", "floats", "ints", "strings", "tensors", "g", "graphs")
 
-    def __init__(self, buf, span, depth: int):
+    def __init__(self, buf, span):
         self.name, self.type, self.f, self.i, self.s, self.t = "", 0, 0.0, 0, b"", None
         self.floats, self.ints, self.strings, self.tensors = [], [], [], []
         self.g, self.graphs = None, ()
@@ -266,7 +266,7 @@ class Attribute:
 class Node:
     __slots__ = ("input", "output", "name", "op_type", "domain", "attribute", "metadata_props")
 
-    def __init__(self, buf, span, depth: int):
+    def __init__(self, buf, span):
         self.input, self.output, self.attribute, self.metadata_props = [], [], [], []
         self.name = self.op_type = self.domain = ""
         for number, wire, value in _fields(buf, *_span(span)):
@@ -281,7 +281,7 @@ class Node:
             elif number == 7:
                 self.domain = _text(buf, value)
             elif number == 5:
-                self.attribute.append(Attribute(buf, value, depth))
+                self.attribute.append(Attribute(buf, value))
             elif number == 9:
                 self.metadata_props.append(Entry(buf, value))
             elif number == 8:
@@ -338,14 +338,17 @@ def _dim(buf, span):
 class Graph:
     __slots__ = ("name", "node", "initializer", "sparse_initializer", "input", "output", "value_info")
 
-    def __init__(self, buf, span, depth: int, max_nodes: int):
+    def __init__(self, buf, span, max_nodes: int):
         self.name, self.sparse_initializer = "", ()
         self.node, self.initializer, self.input, self.output, self.value_info = [], [], [], [], []
+        count = 0
+        for number, _, _ in _fields(buf, *_span(span)):  # counted first: a huge graph costs one quick pass
+            count += number == 1
+            if count > max_nodes:
+                raise Decline("too many nodes")
         for number, wire, value in _fields(buf, *_span(span)):
             if number == 1:
-                if len(self.node) >= max_nodes:
-                    raise Decline("too many nodes")
-                self.node.append(Node(buf, value, depth))
+                self.node.append(Node(buf, value))
             elif number == 2:
                 self.name = _text(buf, value)
             elif number == 5:
@@ -376,7 +379,7 @@ class Model:
                 self.producer_version = _text(buf, value)
             elif number == 7:
                 once(number)
-                self.graph = Graph(buf, value, 0, max_nodes)
+                self.graph = Graph(buf, value, max_nodes)
             elif number == 8:
                 self.opset_import.append(OperatorSet(buf, value))
             elif number in (20, 25):
