@@ -16,7 +16,7 @@ from .onnx_wire import Decline, Model, WireTensor
 UNARY = {
     "Identity", "Cast", "CastLike", "Relu", "Sigmoid", "Tanh", "LeakyRelu", "Elu", "Selu", "Softplus",
     "Softsign", "HardSigmoid", "HardSwish", "Gelu", "Erf", "Exp", "Log", "Sqrt", "Neg", "Abs", "Reciprocal",
-    "Floor", "Ceil", "Round", "Sign", "Sin", "Cos", "Not", "IsNaN", "Softmax", "LogSoftmax", "Clip", "PRelu",
+    "Floor", "Ceil", "Round", "Sign", "Sin", "Cos", "Not", "IsNaN", "Softmax", "LogSoftmax", "Clip",
     "Mish", "LRN", "InstanceNormalization", "LayerNormalization"}
 BROADCAST = {"Add", "Sub", "Mul", "Div", "Pow", "Max", "Min", "Sum", "Mean", "Equal", "Less", "Greater",
              "LessOrEqual", "GreaterOrEqual", "And", "Or", "Xor", "Where"}
