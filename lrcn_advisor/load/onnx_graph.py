@@ -271,7 +271,9 @@ class OnnxGraph:
                 return None
             if isinstance(tensor, onnx_wire.WireTensor):
                 items = tensor.values()
-                return None if items is None else onnx_wire.ConstValue(items, tuple(tensor.dims))
+                if items is None:  # a type or layout the fast reader does not decode: onnx's path reads it
+                    raise onnx_wire.Decline(f"constant {name!r} not decoded")
+                return onnx_wire.ConstValue(items, tuple(tensor.dims))
             from onnx import numpy_helper
 
             return numpy_helper.to_array(tensor)
