@@ -250,3 +250,51 @@ def test_unknown_op_declines():
     proto = model([node("Einsum", ["x", "x"], ["y"], equation="ij,ij->i")], {"x": (2, 3)})
     with pytest.raises(onnx_wire.Decline):
         fast_shapes(proto)
+
+
+# ---- the wire reader ------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int64, np.int32, np.int8, np.uint8, np.int16,
+                                   np.uint16, np.bool_, np.uint32, np.uint64])
+@pytest.mark.parametrize("raw", [True, False])
+def test_tensor_values_match_numpy_helper(dtype, raw):
+    array = (np.arange(12).reshape(3, 4) * (-1 if np.issubdtype(dtype, np.signedinteger) else 1) % 7).astype(dtype)
+    proto = numpy_helper.from_array(array, "t")
+    if not raw:
+        proto = helper.make_tensor("t", proto.data_type, array.shape, array.flatten().tolist(), raw=False)
+    constant = node("Constant", [], ["c"], value=proto)
+    wire = onnx_wire.read(model([constant], {"x": (1,)}).SerializeToString(), 10)
+    tensor = wire.graph.node[0].attribute[0].t
+    assert tensor.dims == [3, 4] and tensor.data_type == proto.data_type
+    assert tensor.values() == numpy_helper.to_array(proto).flatten().tolist()
+
+
+def test_attributes_match_onnx_helper():
+    n = node("Foo", ["x"], ["y"], f=0.1, i=-7, s="same", fs=[1.5, -2.25, 1e-5], ints=[-1, 2**40, 0],
+             ss=["a", "\u00e9"])
+    wire = onnx_wire.read(model([n], {"x": (1,)}).SerializeToString(), 10).graph.node[0]
+    from lrcn_advisor.load.onnx_graph import attributes
+
+    assert attributes(wire) == attributes(n)
+    assert attributes(wire)["f"] == float(np.float32(0.1))
+
+
+def test_packed_and_unpacked_dims_read_alike():
+    def field(number, wire, payload):
+        return bytes([number << 3 | wire]) + payload
+
+    def varint(v):
+        out = bytearray()
+        while True:
+            out.append((v & 0x7F) | (0x80 if v >> 7 else 0))
+            v >>= 7
+            if not v:
+                return bytes(out)
+
+    unpacked = field(1, 0, varint(3)) + field(1, 0, varint(300)) + field(2, 0, varint(1))
+    packed = field(1, 2, varint(3) + varint(3) + varint(300)) + field(2, 0, varint(1))
+    buf = memoryview(packed + unpacked)
+    first = onnx_wire.WireTensor(buf, (0, len(packed)))
+    second = onnx_wire.WireTensor(buf, (len(packed), len(buf)))
+    assert first.dims == second.dims == [3, 300]
+    assert onnx.TensorProto.FromString(packed).dims == onnx.TensorProto.FromString(unpacked).dims == [3, 300]

@@ -215,6 +215,10 @@ class WireTensor:
                     _ints(buf, wire, value, items)
                 elif number == 5 and self.data_type in INT32_DATA_TYPES:
                     _ints(buf, wire, value, items)
+                elif number == 11 and self.data_type in (T_UINT32, T_UINT64):
+                    unsigned: list[int] = []
+                    _ints(buf, wire, value, unsigned)
+                    items.extend(v & 0xFFFF_FFFF_FFFF_FFFF for v in unsigned)
                 else:
                     return None
             if len(items) != count:
