@@ -55,8 +55,8 @@ def _fields(buf, pos: int, end: int):
     while pos < end:
         key, pos = _varint(buf, pos, end)
         number, wire = key >> 3, key & 7
-        if number == 0:
-            raise Decline("field number 0")
+        if number == 0 or number >= 1 << 29:
+            raise Decline(f"field number {number} out of range")
         if wire == 0:
             value, pos = _varint(buf, pos, end)
         elif wire == 2:
