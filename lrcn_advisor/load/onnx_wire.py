@@ -53,14 +53,21 @@ def _signed(value: int) -> int:
 def _fields(buf, pos: int, end: int):
     """(field number, wire type, value) of a message: an int for varint/fixed, (start, end) for bytes."""
     while pos < end:
-        key, pos = _varint(buf, pos, end)
+        key = buf[pos]
+        if key < 0x80:  # most keys and lengths are one byte: no call
+            pos += 1
+        else:
+            key, pos = _varint(buf, pos, end)
         number, wire = key >> 3, key & 7
         if number == 0 or number >= 1 << 29:
             raise Decline(f"field number {number} out of range")
         if wire == 0:
             value, pos = _varint(buf, pos, end)
         elif wire == 2:
-            length, pos = _varint(buf, pos, end)
+            if pos < end and buf[pos] < 0x80:
+                length, pos = buf[pos], pos + 1
+            else:
+                length, pos = _varint(buf, pos, end)
             if length > end - pos:
                 raise Decline("length past the end")
             value, pos = (pos, pos + length), pos + length
