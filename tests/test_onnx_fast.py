@@ -40,6 +40,7 @@ def slow(path: Path):
 
 def fast_shapes(path: Path) -> dict:
     model = onnx_wire.read(path.read_bytes(), onnx_loader.MAX_NODES + 1)
+    onnx_loader.check_external_data(model, path)
     onnx_loader._fix_batch_fast(model)
     return onnx_loader._shapes_fast(model, onnx_infer.infer(model))
 
@@ -202,3 +203,37 @@ def test_cli_on_the_classic_export_imports_no_onnx_numpy_or_protobuf(torch_expor
     assert result["heavy"] == []
     report = json.loads(done.stdout)
     assert report["model"]["format"] == "onnx"
+
+
+def test_external_weights_and_an_external_shape_take_the_fast_path(tmp_path):
+    """Weights in an external file (torch's dynamo exporter writes them so); a small external integer
+    constant (a Reshape target) is read from the file, as onnx's path does."""
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper
+
+    folder = tmp_path / "model"
+    folder.mkdir()
+    target, weight = np.array([2, 4], dtype=np.int64), np.ones((4, 3), dtype=np.float32)
+    (folder / "weights.bin").write_bytes(target.tobytes() + weight.tobytes())
+    tensors = []
+    for name, dtype, dims, offset, length in (("S", TensorProto.INT64, [2], 0, 16),
+                                              ("W", TensorProto.FLOAT, [4, 3], 16, 48)):
+        tensor = TensorProto(name=name, data_type=dtype, dims=dims)
+        tensor.data_location = TensorProto.EXTERNAL
+        for key, value in (("location", "weights.bin"), ("offset", str(offset)), ("length", str(length))):
+            tensor.external_data.add(key=key, value=value)
+        tensors.append(tensor)
+    graph = helper.make_graph([helper.make_node("Reshape", ["x", "S"], ["r"]),
+                               helper.make_node("MatMul", ["r", "W"], ["y"])], "g",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 8])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], tensors)
+    path = folder / "external.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+    fast = onnx_loader.load_onnx_fast(path)
+    assert fast is not None and fast == slow(path)
+    assert fast_shapes(path) == slow_shapes(path)
+    assert fast_shapes(path)["y"] == (2, 3)
+    (folder / "weights.bin").write_bytes(target.tobytes())  # too short now: declined, onnx's path refuses
+    assert onnx_loader.load_onnx_fast(path) is None
+    assert "too short" in slow(path)

@@ -58,6 +58,7 @@ def load_onnx_fast(path: Path) -> LoadedModel | None:
         if not graph.node or not any(i.name not in initializers for i in graph.input):
             return None
         check_tensors(model, path)
+        check_external_data(model, path)
         if count_nodes(graph) > MAX_NODES:
             return None
         batch = _fix_batch_fast(model)
@@ -329,7 +330,11 @@ def check_external_data(model: onnx.ModelProto, path: Path) -> None:
         if tensor.data_type in INDEX_TYPES and math.prod(tensor.dims) <= SMALL_EXTERNAL:
             with target.open("rb") as handle:
                 handle.seek(offset)
-                tensor.raw_data = handle.read(length)
+                data = handle.read(length)
+            if isinstance(tensor, onnx_wire.WireTensor):
+                tensor.inline(data)
+                continue
+            tensor.raw_data = data
             del tensor.external_data[:]
             tensor.data_location = 0  # TensorProto.DEFAULT
 
@@ -366,6 +371,8 @@ def _int(text: str, field: str, tensor: str, path: Path, allow_unset: bool = Fal
 
 
 def _itemsize(data_type: int) -> int:
+    if data_type in onnx_wire.RAW_FORMATS:  # the common types, without numpy
+        return onnx_wire.RAW_FORMATS[data_type][1]
     import numpy as np
     import onnx
 

@@ -172,10 +172,12 @@ class OperatorSet:
 
 class WireTensor:
     """A TensorProto: dims, type and name; values decoded on demand (small tensors only)."""
-    __slots__ = ("name", "dims", "data_type", "data_location", "_buf", "_raw", "_packed", "_items")
+    __slots__ = ("name", "dims", "data_type", "data_location", "external_data", "_buf", "_raw", "_packed",
+                 "_items")
 
     def __init__(self, buf, span):
         self.name, self.dims, self.data_type, self.data_location = "", [], 0, 0
+        self.external_data: list[Entry] = []
         self._buf, self._raw = buf, None
         self._packed: list[tuple[int, int, object]] = []  # (field, wire, value) of float/int/double data
         self._items = None
@@ -190,17 +192,28 @@ class WireTensor:
                 self._raw = _span(value)
             elif number in (4, 5, 7, 10, 11):
                 self._packed.append((number, wire, value))
-            elif number in (3, 6, 13):  # segment, string_data, external_data
-                raise Decline("segmented, string or external tensor")
+            elif number in (3, 6):  # segment, string_data
+                raise Decline("segmented or string tensor")
+            elif number == 13:
+                self.external_data.append(Entry(buf, value))
             elif number == 14:
                 self.data_location = _int(wire, value)
-                if self.data_location != 0:
-                    raise Decline("external tensor data")
+                if self.data_location not in (0, 1):
+                    raise Decline(f"data location {self.data_location}")
+        if bool(self.external_data) != (self.data_location == 1):
+            raise Decline("external data without its location, or the reverse")
+
+    def inline(self, data: bytes) -> None:
+        """Hold `data` (read from an external file) as its raw values, as a stored tensor would."""
+        self._buf, self._raw, self._packed, self._items = memoryview(data), (0, len(data)), [], None
+        self.external_data, self.data_location = [], 0
 
     def values(self) -> list | None:
-        """The flat values (Python numbers), or None when too large or of a type not decoded here."""
+        """The flat values (Python numbers), or None when too large, external or of a type not decoded here."""
         if self._items is not None:
             return self._items
+        if self.data_location != 0:
+            return None
         count = math.prod(self.dims)
         if count > MAX_DECODED or self.data_type not in RAW_FORMATS:
             return None
