@@ -234,7 +234,7 @@ class Inference:
     def _op_Flatten(self, node, attrs):
         shape = self._shape(node, 0)
         axis = attrs.get("axis", 1)
-        if not -len(shape) <= axis <= len(shape):
+        if not -len(shape) <= axis <= len(shape) or (axis < 0 and self.opset < 11):
             _fail("Flatten axis")
         axis = axis + len(shape) if axis < 0 else axis
         return [(math.prod(shape[:axis]), math.prod(shape[axis:]))]
@@ -469,7 +469,10 @@ class Inference:
             y, state = (batch, steps, directions, hidden), (batch, directions, hidden)
         else:
             y, state = (steps, directions, batch, hidden), (directions, batch, hidden)
-        return [y, state, state][:len(node.output)]
+        outputs = [y, state, state] if gates == 4 else [y, state]
+        if len(node.output) > len(outputs):
+            _fail("recurrent outputs")
+        return outputs[:len(node.output)]
 
     def _op_LSTM(self, node, attrs):
         return self._recurrent(node, attrs, 4)
