@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import copy
 from contextvars import ContextVar
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable
 
 from .ir import GraphSpec, LayerSpec, TensorRef
@@ -29,7 +29,19 @@ _OWNED: ContextVar[bool] = ContextVar("edits_owned", default=False)  # inside a 
 def _copy(graph: GraphSpec) -> GraphSpec:
     """A copy to change; inside a chain, the chain's own copy (one copy per chain, not one per step:
     a fix of 2,000 layers would otherwise copy the whole model 2,000 times)."""
-    return graph if _OWNED.get() else copy.deepcopy(graph)
+    return graph if _OWNED.get() else editable_copy(graph)
+
+
+def editable_copy(graph: GraphSpec) -> GraphSpec:
+    """A copy that the edits here may change: new lists, new layer specs (and wrapped / backward
+    layers) with their own top-level config dicts. What no edit changes in place is shared: config
+    values, call lists (edits assign new ones), nested models. Far cheaper than a deep copy."""
+    def layer(spec: LayerSpec) -> LayerSpec:
+        return replace(spec, config=dict(spec.config),
+                       wrapped=None if spec.wrapped is None else layer(spec.wrapped),
+                       backward=None if spec.backward is None else layer(spec.backward))
+    return replace(graph, layers=[layer(spec) for spec in graph.layers], inputs=list(graph.inputs),
+                   outputs=list(graph.outputs), input_shapes=dict(graph.input_shapes))
 
 
 def _find(graph: GraphSpec, name: str) -> LayerSpec:
@@ -107,7 +119,7 @@ def insert_after(name: str, layer: LayerSpec, description: str) -> Edit:
 def chain(description: str, *edits: Edit) -> Edit:
     def apply(graph: GraphSpec) -> GraphSpec:
         if not _OWNED.get():
-            graph = copy.deepcopy(graph)
+            graph = editable_copy(graph)
         token = _OWNED.set(True)
         try:
             for edit in edits:
