@@ -16,7 +16,7 @@ VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".mpg", ".mpeg", ".m4
 MAX_BYTES = 1 << 30          # in-memory data, train and validation together
 VAL_FRACTION = 0.25
 SPLIT_SEED = 0
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2  # v2: shapes keep a margin from the frame's edges
 NOISE = 0.3                  # background noise amplitude of generated clips
 PATTERN_SEED = 1234
 
@@ -139,6 +139,11 @@ def generate_clips(n: int, shape: tuple, classes: int, seed: int) -> tuple[np.nd
     frames, height, width, channels = shape
     rng = np.random.default_rng(seed)
     size = max(3, min(height, width) // 5)
+    # a shape never comes near an edge: a zero-padded conv responds differently there, and a model
+    # that pools each frame to 1x1 could read the direction off that edge cue instead of losing it
+    margin = max(2, min(height, width) // 16)
+    if min(height, width) - size - 2 * margin < 2:
+        margin = 0
     bank = _patterns((classes + 1) // 2, size)
     labels = rng.permutation(np.arange(n) % classes)
     x = rng.uniform(0.0, NOISE, size=(n, frames, height, width, channels)).astype(np.float32)
@@ -146,9 +151,10 @@ def generate_clips(n: int, shape: tuple, classes: int, seed: int) -> tuple[np.nd
         pattern = bank[label // 2][..., None] * rng.uniform(0.6, 1.0, size=channels).astype(np.float32)
         paired = (label // 2) * 2 + 1 < classes
         direction = label % 2 if paired else rng.integers(2)
-        travel = rng.uniform(0.5, 1.0) * (width - size)
-        start = rng.uniform(0, width - size - travel)
-        row = rng.integers(0, height - size + 1)
+        room = width - size - 2 * margin
+        travel = rng.uniform(0.5, 1.0) * room
+        start = margin + rng.uniform(0, room - travel)
+        row = rng.integers(margin, height - size - margin + 1)
         for t in range(frames):
             step = t if direction == 0 else frames - 1 - t
             col = int(round(start + travel * step / max(frames - 1, 1)))
