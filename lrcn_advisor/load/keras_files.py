@@ -277,6 +277,7 @@ def cancel_readers() -> None:
     """Kill the readers still running (the run is being stopped)."""
     _QUEUED.clear()
     _FAST.clear()
+    _FAST_LATER.clear()
     for reader in list(_PENDING.values()):
         try:
             os.kill(reader.pid, signal.SIGKILL)
@@ -290,13 +291,15 @@ def prefetch_h5(path: Path) -> None:
     standard-library reader settles it, else in a background HDF5 reader; past one reader per core,
     the file waits for a free one."""
     key = str(path)
-    if key in _PENDING or key in _QUEUED or key in _FAST:
+    if key in _PENDING or key in _QUEUED or key in _FAST or key in _FAST_LATER:
         return
-    if len(_FAST) < MAX_FAST_AHEAD:
-        fast = _fast_h5(key)
-        if fast is not None:
+    fast = _fast_h5(key)
+    if fast is not None:
+        if len(_FAST) < MAX_FAST_AHEAD:
             _FAST[key] = fast
-            return
+        else:
+            _FAST_LATER.add(key)  # read again when loaded: a folder of many files is not all kept parsed
+        return
     if len(_PENDING) < max_readers():
         _PENDING[key] = _Reader(key)
     else:
@@ -307,6 +310,7 @@ def _from_h5(path: Path) -> KerasFile:
     key = str(path)
     if key in _FAST:
         return _FAST.pop(key)
+    _FAST_LATER.discard(key)
     if key not in _PENDING and key not in _QUEUED:
         fast = _fast_h5(key)
         if fast is not None:
@@ -360,6 +364,7 @@ def _file_from_payload(path: Path, output: bytes) -> KerasFile:
 # odd layout, a Lambda or unknown layer) goes to the HDF5 reader above, exactly as before.
 MAX_FAST_AHEAD = 64       # files read ahead by prefetch_h5 and kept parsed until loaded
 _FAST: dict[str, KerasFile] = {}
+_FAST_LATER: set[str] = set()  # settled by the fast path past MAX_FAST_AHEAD: no HDF5 reader started
 _ROOT_ATTRIBUTES = {"model_config", "keras_version", "training_config"}
 
 
