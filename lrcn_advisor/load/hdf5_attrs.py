@@ -136,7 +136,9 @@ def _superblock(file: _File) -> int:
         if base != 0 or driver != file.undefined:
             raise Decline
         _check_end(file, end)
-        entry = at + 4 * size  # root symbol table entry: link name offset, object header address, ...
+        entry = at + 4 * size  # root symbol table entry: link name offset, object header address, cache type
+        if _uint(head, entry + 2 * size, 4) not in (0, 1):
+            raise Decline  # HDF5 knows cache types 0 (nothing) and 1 (symbol table) for the root
         return _address(file, _uint(head, entry + size, size))
     if version in (2, 3):
         file.offsets, file.lengths = head[9], head[10]
@@ -269,7 +271,9 @@ def _check_compact(file: _File, body: bytes) -> None:
 
 def _attribute(file: _File, body: bytes, wanted: set[bytes], max_bytes: int
                ) -> tuple[bytes, StringAttribute | None]:
-    """(name, value if the name is wanted) of one attribute message."""
+    """(name, value if the name is wanted) of one attribute message. Every attribute is checked
+    the way HDF5 decodes it when looking a name up (datatype, dataspace, data size): one it would
+    refuse, or one that is not a scalar string, makes the reader decline."""
     if len(body) < 8:
         raise Decline
     version, flags = body[0], body[1]
@@ -290,8 +294,6 @@ def _attribute(file: _File, body: bytes, wanted: set[bytes], max_bytes: int
     if b"\0" in name:
         raise Decline
     at += pad(name_size)
-    if name not in wanted:
-        return name, None
     datatype = body[at:at + type_size]
     at += pad(type_size)
     dataspace = body[at:at + space_size]
@@ -299,7 +301,8 @@ def _attribute(file: _File, body: bytes, wanted: set[bytes], max_bytes: int
     if len(datatype) != type_size or len(dataspace) != space_size:
         raise Decline
     _check_scalar(dataspace)
-    return name, _string(file, datatype, body[at:], max_bytes)
+    value = _string(file, datatype, body[at:], max_bytes, resolve=name in wanted)
+    return name, value if name in wanted else None
 
 
 def _pad8(size: int) -> int:
@@ -318,7 +321,8 @@ def _check_scalar(space: bytes) -> None:
         raise Decline
 
 
-def _string(file: _File, datatype: bytes, data: bytes, max_bytes: int) -> StringAttribute:
+def _string(file: _File, datatype: bytes, data: bytes, max_bytes: int, resolve: bool) -> StringAttribute | None:
+    """The value of a scalar string attribute (a vlen one read from the global heap only if `resolve`)."""
     if len(datatype) < 8:
         raise Decline
     kind, version = datatype[0] & 0x0F, datatype[0] >> 4
@@ -349,6 +353,8 @@ def _string(file: _File, datatype: bytes, data: bytes, max_bytes: int) -> String
             raise Decline  # an empty vlen string: rare, and how it is stored varies
         if length > max_bytes:
             raise Decline
+        if not resolve:
+            return None
         text = _heap_object(file, collection, index, length, max_bytes)
         if b"\0" in text:
             raise Decline
@@ -372,21 +378,25 @@ def _heap_object(file: _File, collection: int, index: int, length: int, max_byte
     if size < 8 + lengths or size > max_bytes + HEAP_SLACK:
         raise Decline
     heap = file.read(collection, size)
-    at = 8 + lengths
     object_head = 8 + lengths
-    for _ in range(MAX_HEAP_OBJECTS):
+    at, found, numbers = 8 + lengths, None, set()
+    while at < size:  # HDF5 parses the whole collection when it loads it: so does this reader
         if at + object_head > size:
+            break  # too small for an object: free space
+        if len(numbers) >= MAX_HEAP_OBJECTS:
             raise Decline
         number = _uint(heap, at, 2)
         object_size = _uint(heap, at + 8, lengths)
-        if number == 0:
-            raise Decline  # the free space: the object is not in this collection
-        if number == index:
-            if object_size != length or at + object_head + length > size:
-                raise Decline
-            return heap[at + object_head:at + object_head + length]
-        at += object_head + _pad8(object_size)
-    raise Decline
+        extent = object_size if number == 0 else object_head + _pad8(object_size)
+        if number in numbers or extent < (object_head if number == 0 else 0) or at + extent > size:
+            raise Decline
+        numbers.add(number)
+        if number == index and number != 0:
+            found = heap[at + object_head:at + object_head + object_size]
+        at += extent
+    if found is None or len(found) != length:
+        raise Decline
+    return found
 
 
 def lookup3(data: bytes, initial: int = 0) -> int:
