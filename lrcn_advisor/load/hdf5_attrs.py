@@ -132,8 +132,8 @@ def _superblock(file: _File) -> int:
         _check_sizes(file)
         at = 24 + (4 if version == 1 else 0)
         size = file.offsets
-        base, _free, end, driver = (_uint(head, at + i * size, size) for i in range(4))
-        if base != 0 or driver != file.undefined:
+        base, free, end, driver = (_uint(head, at + i * size, size) for i in range(4))
+        if base != 0 or free != file.undefined or driver != file.undefined:
             raise Decline
         _check_end(file, end)
         entry = at + 4 * size  # root symbol table entry: link name offset, object header address, cache type
@@ -362,9 +362,12 @@ def _string(file: _File, datatype: bytes, data: bytes, max_bytes: int, resolve: 
     raise Decline
 
 
+UCHAR_BASE = bytes.fromhex("10000000" "01000000" "0000" "0800")  # 8-bit unsigned integer, offset 0
+
+
 def _check_byte_base(base: bytes) -> None:
-    """A vlen string's base type: one-byte characters (an unsigned integer or a 1-byte string)."""
-    if len(base) < 8 or _uint(base, 4, 4) != 1 or (base[0] & 0x0F) not in (0, FIXED_STRING):
+    """A vlen string's base type: exactly the one-byte unsigned integer HDF5 and h5py write."""
+    if base != UCHAR_BASE:
         raise Decline
 
 
