@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import subprocess
 import sys
 from pathlib import Path
@@ -25,6 +26,7 @@ sys.path.insert(0, str(ROOT / "tools"))
 import make_h5_layouts  # noqa: E402
 
 NAMES = {"model_config", "keras_version", "training_config", "backend"}
+FLIPS = int(os.environ.get("LRCN_H5_FLIPS", "120"))  # a longer run: LRCN_H5_FLIPS=5000
 
 
 @pytest.fixture(scope="module")
@@ -89,6 +91,29 @@ def test_damaged_files_keep_the_h5py_messages(layouts):
                          ("no_model_config", "no 'model_config'"), ("config_not_json", "invalid JSON")]:
         with pytest.raises(InputError, match=needle):
             keras_files.read_keras_file(by_name[name].path, "h5")
+
+
+def test_flipped_bytes_read_as_h5py_reads_them_or_declined(layouts, tmp_path):
+    """Random byte changes (half of them in the first 4 KiB, where the metadata is): whatever the fast
+    path settles, the HDF5 library reads the same way; what it would refuse, the fast path declines."""
+    sources = [case.path.read_bytes() for case in layouts if case.name in (
+        "example classic_lrcn.h5", "latest_fixed", "continuation_earliest", "v108_str", "many_attributes_earliest")]
+    settled = 0
+    for seed in range(FLIPS):
+        rnd = random.Random(seed)
+        data = bytearray(sources[seed % len(sources)])
+        for _ in range(rnd.randint(1, 3)):
+            spot = rnd.randrange(min(len(data), 4096)) if rnd.random() < 0.5 else rnd.randrange(len(data))
+            data[spot] = rnd.randrange(256)
+        path = tmp_path / f"flip{seed}.h5"
+        path.write_bytes(bytes(data))
+        fast = keras_files._fast_h5(str(path))
+        if fast is not None:
+            settled += 1
+            assert (fast.config, fast.keras_version, fast.compile_config) == _public(
+                keras_files._from_h5_reader, path), f"seed {seed}"
+        path.unlink()
+    assert settled, "no flipped file was settled by the fast path: the comparison tested nothing"
 
 
 def test_opaque_and_unknown_layers_take_the_h5py_reader_for_weight_shapes(tmp_path):
