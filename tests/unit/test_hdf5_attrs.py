@@ -180,6 +180,14 @@ def test_prefetch_keeps_a_bounded_number_ahead(layouts, tmp_path):
         keras_files.cancel_readers()
 
 
+def test_reader_declines_what_is_not_a_regular_file(tmp_path):
+    fifo = tmp_path / "pipe.h5"
+    os.mkfifo(fifo)  # opening it for reading would wait for a writer, for ever
+    assert hdf5_attrs.root_string_attributes(str(fifo), NAMES, 1 << 20) is None
+    assert hdf5_attrs.root_string_attributes(str(tmp_path), NAMES, 1 << 20) is None
+    assert hdf5_attrs.root_string_attributes(str(tmp_path / "missing.h5"), NAMES, 1 << 20) is None
+
+
 def test_lookup3_matches_hdf5_checksums(layouts):
     """The checksum the reader verifies, on a superblock h5py wrote (version 3)."""
     data = next(case.path for case in layouts if case.name == "latest_str").read_bytes()[:48]
