@@ -29,7 +29,8 @@ class KerasFile:
     config: dict
     keras_version: str = ""
     compile_config: dict | None = None  # training_config (.h5) or compile_config (.keras)
-    # saved weight shapes per top-level weight group: .h5 layer names, .keras auto names (dense_1, ...)
+    # saved weight shapes per top-level weight group: .h5 layer names, .keras auto names (dense_1, ...);
+    # read only when they may settle a guessed shape: a Lambda (.keras, .h5) or an unknown class (.h5)
     weight_shapes: dict[str, list[tuple[int, ...]]] = field(default_factory=dict)
 
 
@@ -126,7 +127,8 @@ def _check_text(text: str, field: str, where: str) -> None:
 # The HDF5 C library can crash on damaged or hostile files, so the attributes are read in a child
 # process with bounded memory and time; a crash there becomes a clear error here. The child is
 # forked after h5py is imported once, so it inherits the import instead of repeating it, and at most
-# one reader per core runs at a time.
+# one reader per core runs at a time. Most Keras saves never get here: the fast path further down
+# reads the root attributes with the standard library (hdf5_attrs) and leaves only what it declines.
 H5_TIMEOUT_S = 120
 H5_MEMORY_LIMIT = 4 << 30
 _PENDING: dict[str, "_Reader"] = {}
