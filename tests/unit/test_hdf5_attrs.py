@@ -53,6 +53,8 @@ def _public(read, path: Path):
 
 
 def test_reader_gives_h5py_values_or_declines(layouts):
+    by_name = {case.name: case.path for case in layouts}
+    assert b"OCHK" in by_name["latest_fixed"].read_bytes()  # a v2 header with a continuation block
     read = declined = 0
     for case in layouts:
         fast = hdf5_attrs.root_string_attributes(str(case.path), NAMES, keras_files.MAX_CONFIG_BYTES)
