@@ -22,6 +22,7 @@ MAX_MESSAGES = 4096          # header messages over all chunks
 MAX_HEADER_BYTES = 1 << 20   # all chunks together (a v2 chunk's checksum costs ~0.4 s per MiB here)
 MAX_HEAP_OBJECTS = 1 << 16   # objects walked in one global heap collection
 HEAP_SLACK = 1 << 20         # a heap collection may hold this much beside the object wanted
+HEAP_MIN_SIZE = 4096         # HDF5 refuses a smaller global heap collection
 
 # Header message types a group's object header may hold; any other type makes the reader decline.
 NIL, LINK_INFO, LINK, GROUP_INFO, ATTRIBUTE, COMMENT = 0x00, 0x02, 0x06, 0x0A, 0x0C, 0x0D
@@ -385,27 +386,30 @@ def _heap_object(file: _File, collection: int, index: int, length: int, max_byte
     if head[:4] != b"GCOL" or head[4] != 1:
         raise Decline
     size = _uint(head, 8, lengths)
-    if size < 8 + lengths or size > max_bytes + HEAP_SLACK:
+    if size < HEAP_MIN_SIZE or size > max_bytes + HEAP_SLACK:
         raise Decline
     heap = file.read(collection, size)
     object_head = 8 + lengths
-    at, found, numbers = 8 + lengths, None, set()
-    while at < size:  # HDF5 parses the whole collection when it loads it: so does this reader
-        if at + object_head > size:
-            break  # too small for an object: free space
-        if len(numbers) >= MAX_HEAP_OBJECTS:
+    at, found, sizes = 8 + lengths, None, {}
+    while at < size:  # HDF5 parses the whole collection when it loads it, with these checks
+        if at + object_head > size:  # a tail too small for an object header: free space
+            if 0 in sizes:
+                raise Decline
+            sizes[0] = size - at
+            break
+        if len(sizes) >= MAX_HEAP_OBJECTS:
             raise Decline
         number = _uint(heap, at, 2)
         object_size = _uint(heap, at + 8, lengths)
         extent = object_size if number == 0 else object_head + _pad8(object_size)
-        if number in numbers or extent < (object_head if number == 0 else 0) or at + extent > size:
-            raise Decline
-        numbers.add(number)
+        if number in sizes or extent < (object_head if number == 0 else 0) or at + extent > size:
+            raise Decline  # a repeated number (HDF5 keeps the last), or an object past the collection
+        sizes[number] = object_size
         if number == index and number != 0:
             found = heap[at + object_head:at + object_head + object_size]
         at += extent
-    if found is None or len(found) != length:
-        raise Decline
+    if sizes.get(0, 0) % 8 or found is None or len(found) != length:
+        raise Decline  # free space not aligned (HDF5 refuses it), or not the object the attribute names
     return found
 
 
