@@ -201,8 +201,8 @@ def _messages(file: _File, address: int):
         while at + 8 <= len(data):
             kind, size, flags = struct.unpack_from("<HHB", data, at)
             body = data[at + 8:at + 8 + size]
-            if len(body) != size:
-                raise Decline
+            if len(body) != size or size % 8:
+                raise Decline  # past the chunk, or not 8-byte aligned (HDF5 refuses both in v1 headers)
             count += 1
             if count > min(expected, MAX_MESSAGES):
                 raise Decline
