@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from .config import Settings, find_config, load_settings, parse_settings
+from .cost import DEFAULT_COST_MODEL, CostModel
 from .errors import AdvisorError, ConfigError, InputError
 from .ir import Block, LayerInfo, LoadedModel, ModelIR
 from .result import Finding, Gate, Result
@@ -160,7 +161,7 @@ def advise(model: Any, *, frames: int | None = None, config: ConfigLike = None, 
            example_input: Any = None, fail_on: FailLevel | None = None, max_params: int | None = None,
            max_macs: int | None = None, train_samples: int | None = None, select: Sequence[str] = (),
            ignore: Sequence[str] = (), baseline: str | os.PathLike[str] | Iterable[str] | None = None,
-           probe_options: Any = None) -> Report:
+           probe_options: Any = None, cost_model: CostModel | None = None) -> Report:
     """Analyse a model the way `lrcn-advise MODEL` does and return its Report.
 
     model: a path (.h5, .keras, .json, .onnx), a live Keras model, a live `torch.nn.Module`
@@ -173,6 +174,8 @@ def advise(model: Any, *, frames: int | None = None, config: ConfigLike = None, 
         runs (`probe_options`: a lrcn_advisor.probes.ProbeOptions for data, budget, seeds ...).
     fail_on, max_params, max_macs, train_samples, select, ignore: as the CLI options of those names.
     baseline: a baseline file from `--write-baseline`, or fingerprints: matching findings are hidden.
+    cost_model: a lrcn_advisor.cost.CostModel (e.g. `CostModel().with_handler("Dense", fn)`) used for
+        the model's counts and every fix's recount; None: the cost model of docs/cost-model.md.
 
     Bad input raises AdvisorError (InputError, ConfigError) with a one-line message.
     """
@@ -180,13 +183,14 @@ def advise(model: Any, *, frames: int | None = None, config: ConfigLike = None, 
     start = path if path is not None else Path.cwd()
     settings = apply_overrides(read_config(config, start), frames=frames, fail_on=fail_on, max_params=max_params,
                                max_macs=max_macs, train_samples=train_samples, select=select, ignore=ignore)
+    costs = DEFAULT_COST_MODEL if cost_model is None else cost_model
     if path is not None:
         from .pipeline import analyse_file
-        result = analyse_file(path, settings)
+        result = analyse_file(path, settings, costs)
     else:
         from .pipeline import check_model
         loaded = load_live(model, example_input)
-        result = check_model(loaded, settings, display_path=loaded.path)
+        result = check_model(loaded, settings, display_path=loaded.path, cost_model=costs)
     if baseline is not None:
         from .baseline import apply_baseline, load_baseline
         prints = load_baseline(Path(baseline)) if isinstance(baseline, (str, os.PathLike)) else set(baseline)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,6 +16,12 @@ TOP_KEYS = {"select", "ignore", "fail-on", "max-params", "max-macs", "frames", "
             "severity", "rules", "suppress", "diff", "docs-url"}
 DIFF_KEYS = {"max-params-growth", "max-macs-growth"}
 SUPPRESS_KEYS = {"rule", "layer", "reason", "expires"}
+# The numbers' ranges, shared with the command line's options: wide enough for any real model, small
+# enough for exact integer arithmetic.
+FRAMES_RANGE = (1, 1_000_000)
+COUNT_RANGE = (1, 10**18)          # max-params, max-macs, train-samples
+GROWTH_RANGE = (0.0, 1e6)          # diff growth fractions
+THRESHOLD_MAX = 1e18               # a rule threshold
 
 
 @dataclass
@@ -108,8 +115,9 @@ def parse_settings(table: dict, where: str, known_rules: dict[str, Any], source:
             value = table[key]
             if isinstance(value, float) and value.is_integer():
                 value = int(value)
-            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-                fail(key, f"must be a positive integer, got {value!r}")
+            low, high = FRAMES_RANGE if key == "frames" else COUNT_RANGE
+            if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+                fail(key, f"must be a whole number from {low:,} to {high:,}, got {value!r}")
             setattr(settings, attr, value)
     severity = table.get("severity", {})
     if not isinstance(severity, dict):
@@ -134,9 +142,10 @@ def parse_settings(table: dict, where: str, known_rules: dict[str, Any], source:
             if name not in defaults:
                 fail(f"rules.{rule_id}.{name}", f"unknown option (known: {', '.join(defaults) or 'none'})")
             default = defaults[name]
-            if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0 \
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 <= value <= THRESHOLD_MAX \
                     or (isinstance(default, int) and not isinstance(value, int)):
-                fail(f"rules.{rule_id}.{name}", f"must be a non-negative {type(default).__name__}, got {value!r}")
+                fail(f"rules.{rule_id}.{name}", f"must be a non-negative {type(default).__name__} of at most "
+                                                f"{THRESHOLD_MAX:g}, got {value!r}")
         settings.thresholds[rule_id.upper()] = dict(options)
     suppress = table.get("suppress", [])
     if not isinstance(suppress, list):
@@ -170,8 +179,9 @@ def parse_settings(table: dict, where: str, known_rules: dict[str, Any], source:
     for name, value in diff.items():
         if name not in DIFF_KEYS:
             fail(f"diff.{name}", f"unknown key (known: {', '.join(sorted(DIFF_KEYS))})")
-        if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0:
-            fail(f"diff.{name}", f"must be a non-negative fraction, got {value!r}")
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value) \
+                or not GROWTH_RANGE[0] <= value <= GROWTH_RANGE[1]:
+            fail(f"diff.{name}", f"must be a fraction from {GROWTH_RANGE[0]:g} to {GROWTH_RANGE[1]:g}, got {value!r}")
         setattr(settings, name.replace("-", "_"), float(value))
     return settings
 

@@ -10,6 +10,7 @@ from decimal import Decimal, InvalidOperation
 
 import click
 
+from .config import COUNT_RANGE, FRAMES_RANGE, GROWTH_RANGE
 from .safe_text import inert
 
 MAX_TEXT = 40  # a number option longer than this is not a number
@@ -71,9 +72,9 @@ def _option_name(param) -> str:
     return max(names, key=len)
 
 
-# The options' ranges: wide enough for any real model, small enough for exact integer arithmetic.
-FRAMES = IntOption(1, 1_000_000)
-COUNT = IntOption(1, 10**18)          # --max-params, --max-macs, --train-samples
+# The options' ranges, the same as the config file's (config.py).
+FRAMES = IntOption(*FRAMES_RANGE)
+COUNT = IntOption(*COUNT_RANGE)       # --max-params, --max-macs, --train-samples
 SMALL_COUNT = IntOption(1, 10**6)     # --clips-per-video, --views, --batch
 SECONDS = FloatOption(0.1, 86_400.0)  # --max-seconds
-GROWTH = FloatOption(0.0, 1e6)        # diff --max-params-growth / --max-macs-growth (a fraction)
+GROWTH = FloatOption(*GROWTH_RANGE)   # diff --max-params-growth / --max-macs-growth (a fraction)

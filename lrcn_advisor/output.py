@@ -13,6 +13,18 @@ from pathlib import Path
 
 from .errors import AdvisorError
 
+_PARTIAL: set[str] = set()  # temporary files being written, removed if the run is stopped mid-write
+
+
+def discard_partial_writes() -> None:
+    """Remove the temporary files of writes still in progress (the run is being stopped)."""
+    for temporary in list(_PARTIAL):
+        try:
+            os.unlink(temporary)
+        except OSError:
+            pass
+        _PARTIAL.discard(temporary)
+
 
 def write_atomic(path: Path, text: str, *, protect: list[Path] = ()) -> None:
     """Write `text` to `path` via a temporary file and rename; refuse to overwrite inputs."""
@@ -33,6 +45,7 @@ def write_atomic(path: Path, text: str, *, protect: list[Path] = ()) -> None:
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+        _PARTIAL.add(temporary)
         try:
             with os.fdopen(handle, "w", encoding="utf-8", newline="") as stream:
                 stream.write(text)
@@ -41,6 +54,8 @@ def write_atomic(path: Path, text: str, *, protect: list[Path] = ()) -> None:
         except BaseException:
             Path(temporary).unlink(missing_ok=True)
             raise
+        finally:
+            _PARTIAL.discard(temporary)
     except OSError as error:
         raise AdvisorError(f"{path}: cannot write ({error.strerror or error})") from None
 

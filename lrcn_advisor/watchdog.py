@@ -11,6 +11,7 @@ import sys
 import threading
 from contextlib import contextmanager
 
+from .output import discard_partial_writes
 from .safe_text import inert
 
 DEFAULT_SECONDS = 60.0
@@ -37,6 +38,7 @@ class Watchdog:
 
     def _expire(self, what: str) -> None:
         try:
+            discard_partial_writes()  # no half-written report is left behind
             if self.on_expire is not None:
                 self.on_expire()
         finally:

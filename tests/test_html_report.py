@@ -183,7 +183,7 @@ def test_probe_verdicts_beside_findings(reports):
         article = re.search(rf'<article[^>]*id="f-{other["fingerprint"]}".*?</article>', text, re.S).group(0)
         assert "probe:" not in article
     assert 'id="chart-curve-val-acc"' in text and 'id="chart-curve-val-loss"' in text
-    assert "Smoke run" in text and "GPU &lt;b&gt;0&lt;/b&gt;" in text
+    assert "CPU run" in text and "GPU &lt;b&gt;0&lt;/b&gt;" in text
     assert "<script" not in text.lower() and "<i>data" not in text
     assert "--probes on" not in text
 

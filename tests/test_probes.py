@@ -29,11 +29,11 @@ from lrcn_advisor.probes import executors, runtime, variants  # noqa: E402
 from lrcn_advisor.probes.build import BuildError, build_model, load_saved_weights  # noqa: E402
 from lrcn_advisor.probes.kinds import BETTER_ACCURACY, SAME_ACCURACY, Check  # noqa: E402
 from lrcn_advisor.probes.options import Budget  # noqa: E402
-from lrcn_advisor.probes.train import EpochRecord, RunRecord, Task, loss_spec, run_task  # noqa: E402
+from lrcn_advisor.probes.train import EpochRecord, RunRecord, Task, eval_steps, loss_spec, run_task  # noqa: E402
 from lrcn_advisor.probes.variants import build_variants, graph_hash  # noqa: E402
 from lrcn_advisor.probes.verdict import (  # noqa: E402
     INCONCLUSIVE, NOT_SUPPORTED, SUPPORTED, Plan, combine, decide, interval, paired_effects, run_metric,
-    seeds_to_decide, t_critical)
+    planned, seeds_to_decide, t_critical)
 
 ROOT = Path(__file__).resolve().parent.parent
 SHAPE = (8, 16, 16, 1)
@@ -85,12 +85,14 @@ def final_accuracy(ir, graph=None, seeds=(0, 1, 2), steps=100):
     return [run_task(task_for(ir, seed, steps, graph)) for seed in seeds]
 
 
-def epoch(val_accuracy, gap=0.0):
-    return EpochRecord(1, 0.0, 0.0, 0.0, val_accuracy, gap, 0.01, 1.0, {})
+def epoch(val_accuracy, gap=0.0, step=1):
+    return EpochRecord(1, 0.0, 0.0, 0.0, val_accuracy, gap, 0.01, 1.0, {}, step=step)
 
 
-def run(seed, accuracies, step_time=0.01):
-    return RunRecord("v", seed, [epoch(a) for a in accuracies], step_time_s=step_time)
+def run(seed, accuracies, step_time=0.01, steps=None):
+    """A run evaluated at `steps` (default: the last-third schedule of a 30-step run)."""
+    steps = steps or eval_steps(30)[-len(accuracies):]
+    return RunRecord("v", seed, [epoch(a, step=s) for a, s in zip(accuracies, steps)], step_time_s=step_time)
 
 
 # ---- options, kinds and static imports ----------------------------------------------------------
@@ -160,12 +162,24 @@ def test_sequential_plan_spends_alpha_over_its_looks():
     assert seeds_to_decide(result, BETTER_ACCURACY) in range(4, 8)
 
 
+def test_plan_spends_alpha_only_on_the_looks_the_budget_fits():
+    assert planned(8, None, 2, 10.0) == Plan(8)                 # a steps budget: --seeds sets the plan
+    assert planned(8, 300.0, 2, 10.0) == Plan(8)                # 15 rounds fit: --seeds is the limit
+    fitted = planned(8, 300.0, 2, 35.0)                         # 4 rounds of two 35 s runs fit
+    assert fitted.max_seeds == 4 and fitted.limit == "the budget" and fitted.looks == 2
+    assert fitted.look_alpha == pytest.approx(0.025)
+    assert planned(8, 30.0, 6, 35.0).max_seeds == 3              # never below the minimum design
+    # fewer planned looks give narrower intervals for the same effects
+    effects = [0.12, 0.18, 0.10, 0.15]
+    assert decide(effects, BETTER_ACCURACY, fitted)[1].low > decide(effects, BETTER_ACCURACY, Plan(8))[1].low
+
+
 def test_sequential_design_holds_its_error_rate_under_optional_stopping():
-    """Simulated null effects (normal and skewed), looked at after every seed from 3 to 8 and
+    """Simulated null effects (normal and skewed), looked at after every seed from 3 to the plan's last look and
     stopped at the first decision: "supported" comes out in at most 5% of the sequences."""
     rng = np.random.default_rng(7)
-    plan = Plan(8)
-    for draw in (lambda n: rng.normal(0, 0.05, n), lambda n: rng.exponential(0.05, n) - 0.05):
+    for plan, draw in ((plan, draw) for plan in (Plan(8), Plan(4, limit="the budget"))
+                       for draw in (lambda n: rng.normal(0, 0.05, n), lambda n: rng.exponential(0.05, n) - 0.05)):
         supported = 0
         for _ in range(4000):
             values = draw(plan.max_seeds)
@@ -204,8 +218,10 @@ def test_combine_needs_every_expectation():
 def test_effects_are_paired_by_seed_over_the_last_third():
     baseline = [run(0, [0.1, 0.2, 0.5]), run(1, [0.2, 0.4, 0.4]), run(2, [0.0, 0.0, 0.0], step_time=0.02)]
     variant = [run(0, [0.0, 0.9, 0.7]), run(1, [0.5, 0.5, 0.6], step_time=0.005)]
-    assert run_metric(baseline[0], "val_accuracy") == 0.5
-    assert paired_effects(baseline, variant, "val_accuracy") == pytest.approx([0.2, 0.2])
+    assert run_metric(baseline[0], "val_accuracy") == pytest.approx(0.8 / 3)  # the mean of all three
+    assert paired_effects(baseline, variant, "val_accuracy") == pytest.approx([0.8 / 3, 0.2])
+    # an evaluation before 2/3 of the run is not part of the learning-curve summary
+    assert run_metric(run(0, [0.9, 0.2, 0.4], steps=[10, 25, 30]), "val_accuracy") == pytest.approx(0.3)
     assert paired_effects(baseline, variant, "step_time") == pytest.approx([0.0, -0.5])
     variant[0].error = "boom"
     assert paired_effects(baseline, variant, "val_accuracy") == pytest.approx([0.2])
@@ -501,7 +517,7 @@ def test_suite_reports_caches_and_resumes(tmp_path, monkeypatch):
     probed = {v["rule"] for v in data["verdicts"]}
     assert {"guide:pooling", "guide:dropout"} <= probed and any(r.startswith("POL") for r in probed)
     for verdict in data["verdicts"]:
-        assert verdict["verdict"] == "inconclusive" and "CPU smoke run" in verdict["explanation"]
+        assert verdict["verdict"] == "inconclusive" and "CPU run: short training" in verdict["explanation"]
         assert set(verdict["cost_change"]) in ({"params", "macs", "step_time_ratio"}, set())
         if verdict["variant"]:
             assert verdict["why"] == "too-few-seeds" and "needs at least 3 paired seeds" in verdict["why_text"]
@@ -526,7 +542,8 @@ def test_time_budget_bounds_the_sweep_and_steps_are_calibrated_once(tmp_path):
     if first["status"] == "failed":  # a loaded machine: not even the first run fitted, and the report says so
         assert "ran out before the first run" in first["reason"]
         return
-    assert first["sequential"]["stopped"] in ("budget exhausted", "all decided")
+    assert first["sequential"]["stopped"] in ("budget exhausted", "all decided",
+                                              "reached the planned seeds (set by the budget)")
     for verdict in first["verdicts"]:
         if verdict["verdict"] == "inconclusive" and verdict["variant"]:
             assert verdict["why"] in ("budget", "too-few-seeds", "max-seeds"), verdict

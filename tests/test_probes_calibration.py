@@ -44,8 +44,10 @@ def test_aa_copies_differ_by_initialisation_only(aa_pairs):
 @pytest.mark.parametrize("check", [BETTER_ACCURACY, FASTER, Check("gap", "decrease", 0.02)],
                          ids=["accuracy", "step-time", "gap"])
 def test_aa_false_support_rate_is_at_most_five_percent(aa_pairs, check):
-    rate = false_support(*aa_pairs, check, Plan(8), replications=3000)
-    assert rate.false_support <= 0.05, rate
+    # the default plan (looks after 3..8 seeds) and a budget-fitted one (looks after 3 and 4)
+    for plan in (Plan(8), Plan(4, limit="the budget")):
+        rate = false_support(*aa_pairs, check, plan, replications=3000)
+        assert rate.false_support <= 0.05, (plan, rate)
 
 
 def test_known_answer_pool_collapse_is_supported_and_the_aa_control_is_not(tmp_path):

@@ -8,19 +8,23 @@ from __future__ import annotations
 
 import math
 from collections import deque
-
-import numpy as np
-import onnx
-from onnx import numpy_helper
+from typing import TYPE_CHECKING
 
 from ..errors import InputError
+from . import onnx_wire
+
+if TYPE_CHECKING:
+    import onnx
 
 SHAPE_OPS = {"Shape", "Size"}
 # Inputs that carry the values (not indices, shapes or axes) when tracing weights to initialisers.
 VALUE_SLOTS = {op: (0,) for op in (
     "Slice", "Reshape", "Gather", "Squeeze", "Unsqueeze", "Expand", "Tile", "Pad", "Split", "Transpose",
     "Cast", "CastLike", "Identity", "DequantizeLinear", "Flatten", "ReverseSequence")}
-INDEX_TYPES = {onnx.TensorProto.INT64, onnx.TensorProto.INT32, onnx.TensorProto.BOOL}
+INDEX_TYPES = {onnx_wire.T_INT64, onnx_wire.T_INT32, onnx_wire.T_BOOL}
+EXTERNAL = 1  # TensorProto.EXTERNAL
+# AttributeProto types left out of attributes(): graphs, tensors, sparse tensors
+NOT_PLAIN = {onnx_wire.GRAPH, onnx_wire.GRAPHS, onnx_wire.TENSOR, onnx_wire.TENSORS, 11}
 MAX_VALUE_ELEMENTS = 1 << 16
 
 Shape = tuple  # of int | None, batch first
@@ -28,9 +32,9 @@ Shape = tuple  # of int | None, batch first
 
 def subgraphs(node: onnx.NodeProto):
     for attr in node.attribute:
-        if attr.type == onnx.AttributeProto.GRAPH:
+        if attr.type == onnx_wire.GRAPH:
             yield attr.g
-        elif attr.type == onnx.AttributeProto.GRAPHS:
+        elif attr.type == onnx_wire.GRAPHS:
             yield from attr.graphs
 
 
@@ -60,18 +64,26 @@ def node_label(node: onnx.NodeProto) -> str:
 
 def attributes(node: onnx.NodeProto) -> dict:
     """Plain attribute values; subgraphs and tensors are left out."""
-    skip = (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS, onnx.AttributeProto.TENSOR,
-            onnx.AttributeProto.TENSORS, onnx.AttributeProto.SPARSE_TENSOR)
     values = {}
     for attr in node.attribute:
-        if attr.type not in skip:
-            value = onnx.helper.get_attribute_value(attr)
+        if attr.type not in NOT_PLAIN:
+            value = _attribute_value(attr)
             if isinstance(value, bytes):
                 value = value.decode("utf-8", "replace")
             elif isinstance(value, list):
                 value = [v.decode("utf-8", "replace") if isinstance(v, bytes) else v for v in value]
             values[attr.name] = value
     return values
+
+
+def _attribute_value(attr):
+    if isinstance(attr, onnx_wire.Attribute):  # read by the fast path: plain types only
+        return {onnx_wire.FLOAT: attr.f, onnx_wire.INT: attr.i, onnx_wire.STRING: attr.s,
+                onnx_wire.FLOATS: attr.floats, onnx_wire.INTS: attr.ints,
+                onnx_wire.STRINGS: attr.strings}[attr.type]
+    import onnx
+
+    return onnx.helper.get_attribute_value(attr)
 
 
 def attributes_key(node: onnx.NodeProto):
@@ -155,7 +167,7 @@ def topological_order(graph: onnx.GraphProto, refs: dict[int, list[str]],
 class OnnxGraph:
     """The main graph of a model, in dependency order, with shapes and constants."""
 
-    def __init__(self, model: onnx.ModelProto, batch: int):
+    def __init__(self, model: onnx.ModelProto, batch: int, shapes: dict[str, Shape] | None = None):
         graph = model.graph
         self.model = model
         self.graph = graph
@@ -163,7 +175,7 @@ class OnnxGraph:
         self.initializers = {t.name: t for t in graph.initializer}
         self.sparse = {t.values.name: tuple(t.dims) for t in graph.sparse_initializer}
         self.inputs = [i for i in graph.input if i.name not in self.initializers and i.name not in self.sparse]
-        self.shapes = {**self.sparse, **graph_shapes(graph)}
+        self.shapes = {**self.sparse, **(graph_shapes(graph) if shapes is None else shapes)}
         nodes = list(graph.node)  # one Python object per node, so id() below is stable
         refs = {i: outer_refs_of(node) for i, node in enumerate(nodes) if any(True for _ in subgraphs(node))}
         self.order = [nodes[i] for i in topological_order(graph, refs)]
@@ -225,7 +237,7 @@ class OnnxGraph:
         node = self.constant_values.get(name)
         if node is not None:
             for attr in node.attribute:
-                if attr.name == "value" and attr.type == onnx.AttributeProto.TENSOR:
+                if attr.name == "value" and attr.type == onnx_wire.TENSOR:
                     return attr.t
         return None
 
@@ -250,22 +262,37 @@ class OnnxGraph:
                 return len(attr.floats) or len(attr.ints)
         return None
 
-    def value(self, name: str) -> np.ndarray | None:
-        """The value of a small constant stored in the file (never external data)."""
+    def value(self, name: str):
+        """The value of a small constant stored in the file (never external data): a numpy array, or a
+        ConstValue when the fast reader read the file."""
         tensor = self._tensor(name)
         if tensor is not None:
-            if tensor.data_location == onnx.TensorProto.EXTERNAL or math.prod(tensor.dims) > MAX_VALUE_ELEMENTS:
+            if tensor.data_location == EXTERNAL or math.prod(tensor.dims) > MAX_VALUE_ELEMENTS:
                 return None
+            if isinstance(tensor, onnx_wire.WireTensor):
+                items = tensor.values()
+                if items is None:  # a type or layout the fast reader does not decode: onnx's path reads it
+                    raise onnx_wire.Decline(f"constant {name!r} not decoded")
+                return onnx_wire.ConstValue(items, tuple(tensor.dims))
+            from onnx import numpy_helper
+
             return numpy_helper.to_array(tensor)
         node = self.constant_values.get(name)
         if node is None:
             return None
         for attr in node.attribute:
             if attr.name in ("value_int", "value_ints", "value_float", "value_floats"):
+                if isinstance(attr, onnx_wire.Attribute):
+                    scalar = attr.name in ("value_int", "value_float")
+                    items = [_attribute_value(attr)] if scalar else list(_attribute_value(attr))
+                    return onnx_wire.ConstValue(items, () if scalar else (len(items),))
+                import numpy as np
+                import onnx
+
                 return np.array(onnx.helper.get_attribute_value(attr))
         return None
 
-    def value_through(self, name: str) -> np.ndarray | None:
+    def value_through(self, name: str):
         """Like value(), looking through Identity/Cast nodes."""
         node = self.producer.get(name)
         while node is not None and node.op_type in ("Identity", "Cast") and node.input:

@@ -11,12 +11,13 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field
-from typing import Any
-
-import onnx
+from typing import TYPE_CHECKING, Any
 
 from .onnx_graph import VALUE_SLOTS, OnnxGraph, attributes, attributes_key
 from .onnx_recurrent import Unrolled, loop_cell, recurrent_op, unrolled_cells
+
+if TYPE_CHECKING:
+    import onnx
 
 ACTIVATIONS = {"Relu": "relu", "Sigmoid": "sigmoid", "Tanh": "tanh", "Softmax": "softmax", "Elu": "elu",
                "Selu": "selu", "LeakyRelu": "leaky_relu", "HardSigmoid": "hard_sigmoid", "Softplus": "softplus",

@@ -6,22 +6,26 @@ LSTMs become an LSTM op or a Loop. The loader finds the logical layers again
 (onnx_groups), writes them in Keras' vocabulary with channels-last shapes
 (onnx_layers, onnx_build) and hands them to the same analysis as a Keras file,
 with the parameter count taken from the initialisers each layer uses.
+
+A file is first read without onnx, numpy or protobuf (onnx_wire, onnx_infer:
+several times faster to start); where that reader is not sure of something
+it declines and the file is read with onnx as before.
 """
 from __future__ import annotations
 
 import math
 from pathlib import Path, PurePosixPath, PureWindowsPath
-
-import numpy as np
-import onnx
-import onnx.inliner
-from google.protobuf.message import DecodeError
+from typing import TYPE_CHECKING
 
 from ..errors import InputError
 from ..ir import LoadedModel
+from . import onnx_infer, onnx_wire
 from .onnx_build import Builder
 from .onnx_graph import OnnxGraph, subgraphs
 from .onnx_groups import Grouper
+
+if TYPE_CHECKING:
+    import onnx
 
 MAX_NODES = 60_000           # nodes after inlining local functions, subgraphs included
 MAX_NAME_CHARS = 1024        # node, tensor, function and op names
@@ -29,18 +33,98 @@ MAX_DIM = 2**40              # a tensor dimension; the element count is capped a
 MAX_ELEMENTS = 2**48
 SMALL_EXTERNAL = 4096        # integer constants (shapes, axes) up to this size are read from external files
 STRIP_ELEMENTS = 1 << 16     # larger initialisers keep only their dims (all the analysis needs)
-INDEX_TYPES = (onnx.TensorProto.INT64, onnx.TensorProto.INT32)
+INDEX_TYPES = (onnx_wire.T_INT64, onnx_wire.T_INT32)
+EXTERNAL = 1  # TensorProto.EXTERNAL
+TENSOR_ATTRIBUTE = onnx_wire.TENSOR
 
 
 def load_onnx(path: Path) -> LoadedModel:
     path = Path(path)
+    fast = load_onnx_fast(path)
+    if fast is not None:
+        return fast
     return _loaded(read_model(path), str(path))
+
+
+def load_onnx_fast(path: Path) -> LoadedModel | None:
+    """The model read without onnx (onnx_wire, onnx_infer), or None where that reader declines: then
+    read_model and onnx's shape inference read it (and give the messages on a bad file)."""
+    try:
+        if path.stat().st_size > 1 << 31:
+            return None
+        model = onnx_wire.read(path.read_bytes(), MAX_NODES + 1)
+        graph = model.graph
+        initializers = {t.name for t in graph.initializer}
+        if not graph.node or not any(i.name not in initializers for i in graph.input):
+            return None
+        check_tensors(model, path)
+        check_external_data(model, path)
+        if count_nodes(graph) > MAX_NODES:
+            return None
+        batch = _fix_batch_fast(model)
+        shapes = _shapes_fast(model, onnx_infer.infer(model))
+        return _analysed(model, OnnxGraph(model, batch, shapes), str(path))
+    except Exception:  # noqa: BLE001 - anything the fast reader is unsure of is read again with onnx
+        return None
+
+
+def _fix_batch_fast(model: onnx_wire.Model) -> int:
+    """fix_batch on the fast reader's model."""
+    initializers = {t.name for t in model.graph.initializer}
+    batch = None
+    for info in model.graph.input:
+        if info.name in initializers or not info.dims:
+            continue
+        if not isinstance(info.dims[0], int) or info.dims[0] <= 0:
+            info.dims[0] = 1
+        batch = batch or info.dims[0]
+    return batch or 1
+
+
+def _declared(info: onnx_wire.ValueInfo) -> tuple | None:
+    return None if info.dims is None else tuple(d if isinstance(d, int) and d > 0 else None for d in info.dims)
+
+
+def _shapes_fast(model: onnx_wire.Model, inferred: dict[str, tuple]) -> dict[str, tuple]:
+    """What graph_shapes gives on the model infer_shapes returns: inputs as declared, outputs merged with
+    the inferred shapes, the inferred shapes, declared value_info only for the names not inferred."""
+    graph = model.graph
+    shapes: dict[str, tuple] = {}
+    for info in graph.input:
+        if (shape := _declared(info)) is not None:
+            shapes[info.name] = shape
+    outputs = set()
+    for info in graph.output:
+        outputs.add(info.name)
+        shape = inferred.get(info.name)
+        if shape is not None and info.dims is not None and (len(info.dims) != len(shape) or any(
+                isinstance(d, int) and d != s for d, s in zip(info.dims, shape))):
+            raise onnx_wire.Decline(f"output {info.name!r}: declared shape differs")
+        shape = _declared(info) if shape is None else tuple(d if d > 0 else None for d in shape)
+        if shape is not None:
+            shapes[info.name] = shape
+    for name, shape in inferred.items():
+        if name not in outputs:
+            shapes[name] = tuple(d if d > 0 else None for d in shape)  # as graph_shapes reads a 0
+    for info in graph.value_info:
+        if info.name in outputs or info.name not in inferred:
+            if (shape := _declared(info)) is not None:
+                shapes[info.name] = shape
+    for tensor in graph.initializer:
+        shapes[tensor.name] = tuple(int(d) for d in tensor.dims)
+    for shape in inferred.values():
+        if any(d > MAX_DIM for d in shape) or math.prod(shape) > MAX_ELEMENTS:
+            raise onnx_wire.Decline("a huge tensor")
+    return shapes
 
 
 def load_onnx_proto(model: onnx.ModelProto | bytes, name: str) -> LoadedModel:
     """An in-memory ONNX model (a ModelProto or its serialised bytes), e.g. a live torch.onnx export.
 
     `name` stands for the path in messages and reports. Weights must be inside the proto."""
+    import onnx
+    from google.protobuf.message import DecodeError
+
     if isinstance(model, (bytes, bytearray)):
         try:
             model = onnx.load_from_string(bytes(model))
@@ -51,7 +135,7 @@ def load_onnx_proto(model: onnx.ModelProto | bytes, name: str) -> LoadedModel:
         copy = onnx.ModelProto()
         copy.CopyFrom(model)  # the caller's proto is never changed
         model = copy
-    if any(t.data_location == onnx.TensorProto.EXTERNAL for t in _all_tensors(model.graph)):
+    if any(t.data_location == EXTERNAL for t in _all_tensors(model.graph)):
         raise InputError(f"{name}: an in-memory ONNX model must hold its weights (no external data)")
     return _loaded(_checked(model, name), name)
 
@@ -60,6 +144,13 @@ def _loaded(model: onnx.ModelProto, where: str) -> LoadedModel:
     batch = fix_batch(model)
     try:
         view = OnnxGraph(infer_shapes(model), batch)
+    except InputError as error:
+        raise InputError(f"{where}: {error}") from None
+    return _analysed(model, view, where)
+
+
+def _analysed(model, view: OnnxGraph, where: str) -> LoadedModel:
+    try:
         grouper = Grouper(view)
         groups = grouper.run()
         builder = Builder(view, grouper)
@@ -83,6 +174,9 @@ def _loaded(model: onnx.ModelProto, where: str) -> LoadedModel:
 
 def read_model(path: Path) -> onnx.ModelProto:
     """Parse the protobuf without external weights; check it is a graph we can read."""
+    import onnx
+    from google.protobuf.message import DecodeError
+
     try:
         model = onnx.load(str(path), load_external_data=False)
     except (DecodeError, ValueError, RuntimeError, UnicodeDecodeError) as error:
@@ -95,6 +189,9 @@ def read_model(path: Path) -> onnx.ModelProto:
 
 def _checked(model: onnx.ModelProto, path: str) -> onnx.ModelProto:
     """Check it is a graph we can read; inline local functions; drop large weight values."""
+    import onnx
+    import onnx.inliner
+
     graph = model.graph
     if not model.HasField("graph") or not graph.node:
         raise InputError(f"{path}: the ONNX model has no graph nodes")
@@ -115,7 +212,7 @@ def _checked(model: onnx.ModelProto, path: str) -> onnx.ModelProto:
             reason = (str(error).splitlines() or [type(error).__name__])[0][:200]
             raise InputError(f"{path}: its local functions cannot be inlined ({reason})") from None
     for tensor in graph.initializer:
-        if tensor.data_location != onnx.TensorProto.EXTERNAL and math.prod(tensor.dims) > STRIP_ELEMENTS:
+        if tensor.data_location != EXTERNAL and math.prod(tensor.dims) > STRIP_ELEMENTS:
             for field in ("raw_data", "float_data", "double_data", "int32_data", "int64_data"):
                 tensor.ClearField(field)
     return model
@@ -202,7 +299,7 @@ def _all_tensors(graph: onnx.GraphProto):
             yield sparse.indices
         for node in current.node:
             for attr in node.attribute:
-                if attr.type == onnx.AttributeProto.TENSOR:
+                if attr.type == TENSOR_ATTRIBUTE:
                     yield attr.t
                 yield from attr.tensors
             stack.extend(subgraphs(node))
@@ -213,7 +310,7 @@ def check_external_data(model: onnx.ModelProto, path: Path) -> None:
     folder = path.resolve().parent
     sizes: dict[Path, int] = {}
     for tensor in _all_tensors(model.graph):
-        if tensor.data_location != onnx.TensorProto.EXTERNAL:
+        if tensor.data_location != EXTERNAL:
             continue
         info = {entry.key: entry.value for entry in tensor.external_data}
         target = _external_file(path, folder, info.get("location", ""), tensor.name)
@@ -233,9 +330,13 @@ def check_external_data(model: onnx.ModelProto, path: Path) -> None:
         if tensor.data_type in INDEX_TYPES and math.prod(tensor.dims) <= SMALL_EXTERNAL:
             with target.open("rb") as handle:
                 handle.seek(offset)
-                tensor.raw_data = handle.read(length)
+                data = handle.read(length)
+            if isinstance(tensor, onnx_wire.WireTensor):
+                tensor.inline(data)
+                continue
+            tensor.raw_data = data
             del tensor.external_data[:]
-            tensor.data_location = onnx.TensorProto.DEFAULT
+            tensor.data_location = 0  # TensorProto.DEFAULT
 
 
 def _external_file(path: Path, folder: Path, location: str, tensor: str) -> Path:
@@ -270,6 +371,11 @@ def _int(text: str, field: str, tensor: str, path: Path, allow_unset: bool = Fal
 
 
 def _itemsize(data_type: int) -> int:
+    if data_type in onnx_wire.RAW_FORMATS:  # the common types, without numpy
+        return onnx_wire.RAW_FORMATS[data_type][1]
+    import numpy as np
+    import onnx
+
     try:
         return np.dtype(onnx.helper.tensor_dtype_to_np_dtype(data_type)).itemsize
     except (KeyError, TypeError, ValueError):
@@ -299,6 +405,8 @@ def infer_shapes(model: onnx.ModelProto) -> onnx.ModelProto:
     The file's own value_info is set aside first (its symbolic dims would
     clash with the fixed batch) and fills in only what inference leaves out.
     """
+    import onnx
+
     declared = list(model.graph.value_info)
     del model.graph.value_info[:]
     try:

@@ -9,16 +9,17 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field
-from typing import Any
-
-import onnx
+from typing import TYPE_CHECKING, Any
 
 from .onnx_graph import VALUE_SLOTS, OnnxGraph, attributes, graph_shapes, outer_refs, topological_order
+
+if TYPE_CHECKING:
+    import onnx
 
 CELLS = {"LSTM": ("LSTM", 4), "GRU": ("GRU", 3), "RNN": ("SimpleRNN", 1)}
 CELL_OF_GATES = {4: "LSTM", 3: "GRU", 1: "SimpleRNN"}
 KERAS_BIAS = {"LSTM": 4, "SimpleRNN": 1}  # bias vectors of H values per gate count; GRU depends on reset_after
-COUNTER_TYPES = {onnx.TensorProto.INT64, onnx.TensorProto.INT32}
+COUNTER_TYPES = {7, 6}  # TensorProto.INT64, INT32
 ACTIVATIONS = {"Sigmoid": "sigmoid", "Tanh": "tanh", "Relu": "relu", "HardSigmoid": "hard_sigmoid",
                "Elu": "elu", "Softsign": "softsign", "Softplus": "softplus", "Affine": "linear"}
 

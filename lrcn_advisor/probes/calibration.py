@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from .kinds import Check
-from .train import RunRecord, Task, interleaved_ratio, run_task
+from .train import TIMING_SHARE, RunRecord, Task, interleaved_ratio, run_task
 from .verdict import INCONCLUSIVE, MIN_SEEDS, SUPPORTED, Plan, decide, paired_effects
 
 
@@ -40,7 +40,7 @@ def train_pairs(template: Task, pairs: int, timed: bool = True) -> tuple[list[Ru
         baseline.append(run_task(first))
         copy.append(run_task(second))
         if timed and not baseline[-1].error and not copy[-1].error:
-            copy[-1].paired_step_ratio = interleaved_ratio(first, second)  # as the suite times a pair
+            copy[-1].paired_step_ratio = interleaved_ratio(first, second, TIMING_SHARE * copy[-1].train_s)  # as the suite does
     return baseline, copy
 
 

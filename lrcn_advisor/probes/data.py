@@ -117,8 +117,10 @@ def _generated(spec: DataSpec) -> Dataset:
                         f"the model takes {spec.shape}: pass --data")
     classes = max(spec.classes, 2)
     clip_bytes = 4 * int(np.prod(spec.shape))
-    n_train = min(max(256, 32 * classes), int(MAX_BYTES / clip_bytes / 1.5))
-    n_val = n_train // 2
+    # as many held-out clips as training clips: the validation score's sampling noise is a large
+    # part of a short run's seed-to-seed spread, and generated clips cost nothing to hold out
+    n_train = min(max(256, 32 * classes), int(MAX_BYTES / clip_bytes / 2))
+    n_val = n_train
     if n_train < 4 * classes:
         raise DataError(f"clips of {spec.shape} are too large to generate {4 * classes} of them in memory; "
                         "pass --data")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 OFF = "probes are off (--probes off)"
 NO_GPU = ("no GPU is visible, so the training probes were skipped (they need minutes of GPU time); "
-          "--probes on forces a short CPU smoke run, --probes off silences this")
+          "--probes on forces a short CPU run, --probes off silences this")
 
 
 def gpu_visible() -> bool:

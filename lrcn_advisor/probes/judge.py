@@ -172,8 +172,8 @@ def _undecided(results, var_runs: list[RunRecord], plan: Plan, stop: str | None)
         return "budget", (f"budget exhausted after {primary.n} paired seeds; the interval still spans the "
                           "margin"), likely
     if stop == STOP_MAX_SEEDS:
-        return "max-seeds", (f"all {primary.n} paired seeds allowed by --seeds ran; the interval still spans "
-                             "the margin"), likely
+        return "max-seeds", (f"all {primary.n} planned paired seeds ran (the plan's most, set by {plan.limit}); "
+                             "the interval still spans the margin"), likely
     return "spans-margin", "the interval spans the margin", likely
 
 

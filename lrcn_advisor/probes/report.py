@@ -62,7 +62,7 @@ class Verdict:
 class ProbeReport:
     status: str                          # ran | skipped | failed
     reason: str = ""
-    smoke: bool = False                  # a CPU run: tiny budget, a check that probes work
+    smoke: bool = False                  # a CPU run: short training within the budget
     device: str = ""
     backend: str = ""
     data: dict | None = None             # source, description, caveat

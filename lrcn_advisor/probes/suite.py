@@ -20,21 +20,22 @@ from .judge import STOP_BUDGET, STOP_DECIDED, STOP_MAX_SEEDS, judge, outcome, qu
 from .options import DEFAULT_BUDGET, DEFAULT_SEEDS, Budget, ProbeOptions, seeds_warning
 from .report import ProbeReport, VariantResult
 from .runtime import ProbeUnavailable
-from .train import LossSpec, RunRecord, Task, WeightsSource, eval_steps, interleaved_ratio, loss_spec, run_task
+from .train import (TIMING_SHARE, LossSpec, RunRecord, Task, WeightsSource, eval_steps, interleaved_ratio, loss_spec,
+                    run_task)
 from .variants import Variant, build_variants, graph_hash
-from .verdict import INCONCLUSIVE, MIN_SEEDS, Plan
+from .verdict import INCONCLUSIVE, MIN_SEEDS, Plan, planned
 
-DESIGN_VERSION = 3  # paired seeds with common data order, per-arm initialisation, evaluations in the last third
+DESIGN_VERSION = 4  # v3 + up to 300 steps on a CPU, looks planned from the budget, validation split = training split
 
 Progress = Callable[[int, int, str], None]  # (finished runs, planned runs, label)
 BATCH_SIZE = 16
 CALIBRATION_STEPS = 4
 MIN_STEPS = 5
-MAX_STEPS = {"gpu": 300, "cpu": 60}
+MAX_STEPS = 300             # steps per run, on a GPU or a CPU
 REPORT_RESERVE_S = 3.0     # left at the end of a time budget for writing the reports
 FIRST_ROUNDS_SHARE = 0.7   # the first three seeds of every arm get about this share of a time budget
-SMOKE = ("CPU smoke run: a tiny budget that shows the probes work on this model; its verdicts are "
-         "not evidence either way, run on a GPU for those")
+SMOKE = ("CPU run: only short training fits the budget; a decided verdict holds for these short runs "
+         "(its interval keeps the stated error rate), and undecided ones need a GPU or a longer --probe-budget")
 
 
 class ProbeFailed(Exception):
@@ -107,7 +108,7 @@ class _Suite:
             variants.remove(variant)
             notes.append(f"variant {variant.id} ({variant.description}) was not trained: the minimum design "
                          f"({MIN_SEEDS} seeds of every variant) does not fit the budget {budget.text}")
-        plan = Plan(opts.seeds)
+        plan = self._plan(opts.seeds, estimate, len(variants))
         template = replace(template, steps=steps)
         self.macs = {v.id: v.ir.macs for v in variants}
         # variants with a step-time expectation are timed interleaved with the baseline after each pair
@@ -183,11 +184,15 @@ class _Suite:
             self.planned = self.done + (plan.max_seeds - seed - 1) * (1 + len(active)) if active else self.done
         else:
             if active:
-                why = "reached --seeds"
+                why = f"reached the planned seeds (set by {plan.limit})"
         for variant in active:
             stops.setdefault(variant.id, STOP_MAX_SEEDS)
         self._tick("done")
         return runs, stops, False, why
+
+    def _plan(self, most: int, estimate: float | None, arms: int) -> Plan:
+        left = None if self.deadline is None else max(0.0, self.deadline - time.monotonic())
+        return planned(most, left, arms, estimate)
 
     def _task(self, template: Task, variant: Variant, seed: int, identity: dict, budget: Budget) -> Task:
         return replace(template, variant=variant.id, seed=seed, graph=variant.graph, loss=_loss(variant.ir, template.loss),
@@ -244,7 +249,7 @@ class _Suite:
                                                                  for r in runs["baseline"])):
                 began = time.perf_counter()
                 try:
-                    record.paired_step_ratio = round(interleaved_ratio(base, task), 6)
+                    record.paired_step_ratio = round(interleaved_ratio(base, task, TIMING_SHARE * record.train_s), 6)
                 except Exception as error:  # timing is a refinement: the run-level step times remain
                     record.notes.append(f"interleaved timing failed: {type(error).__name__}")
                 record.wall_s = round(record.wall_s + time.perf_counter() - began, 3)
@@ -302,7 +307,7 @@ class _Suite:
             share = FIRST_ROUNDS_SHARE * left / (arms * MIN_SEEDS) - stored["setup_s"]
             steps = 0
             for evals in (3, 1):  # three evaluations when the run is long enough, else one
-                steps = min(MAX_STEPS[kind], int((share - evals * evaluation) / step)) if share > 0 else 0
+                steps = min(MAX_STEPS, int((share - evals * evaluation) / step)) if share > 0 else 0
                 if len(eval_steps(max(steps, 1))) == evals:
                     break
             # guide questions go first, never one asked for by name, never the last variant
@@ -365,7 +370,7 @@ def _loss(ir: ModelIR, default: LossSpec | None = None) -> LossSpec:
 def _context(source: str, smoke: bool) -> str:
     text = ("Data: generated clips; this shows the effect on synthetic motion and appearance cues, "
             "not on your videos." if source == "generated" else f"Data: {source}.")
-    return text + (" CPU smoke run." if smoke else "")
+    return text + (" CPU run: short training." if smoke else "")
 
 
 def _result(variant: Variant, runs: list[RunRecord]) -> VariantResult:

@@ -35,10 +35,15 @@ class Interval:
 
 @dataclass(frozen=True)
 class Plan:
-    """Looks after MIN_SEEDS, MIN_SEEDS + 1, ..., max_seeds paired seeds; alpha spent evenly."""
+    """Looks after MIN_SEEDS, MIN_SEEDS + 1, ..., max_seeds paired seeds; alpha spent evenly.
+
+    The plan is fixed before any run's outcome is seen: `max_seeds` is `--seeds`, or fewer when the
+    budget's calibration (timing only) says fewer fit (`limit` says which), so that no alpha is spent
+    on looks that cannot happen."""
 
     max_seeds: int
     alpha: float = ALPHA
+    limit: str = "--seeds"   # what set max_seeds: "--seeds" or "the budget"
 
     @property
     def looks(self) -> int:
@@ -51,6 +56,15 @@ class Plan:
     @property
     def confidence(self) -> float:
         return 1 - self.look_alpha
+
+
+def planned(most: int, seconds_left: float | None, arms: int, run_seconds: float | None) -> Plan:
+    """The looks' plan, fixed from timing alone before any outcome is seen: up to `most` (--seeds)
+    paired seeds, or fewer when the budget left fits fewer rounds of every arm's runs."""
+    if seconds_left is None or not run_seconds or run_seconds <= 0 or most <= MIN_SEEDS:
+        return Plan(most)
+    fit = int(seconds_left / (max(1, arms) * run_seconds))
+    return Plan(max(MIN_SEEDS, fit), limit="the budget") if fit < most else Plan(most)
 
 
 # ---- Student t distribution (no SciPy): CDF from the regularised incomplete beta function ----------
@@ -179,14 +193,14 @@ def combine(verdicts: list[str]) -> str:
 
 
 def run_metric(run: RunRecord, metric: str) -> float | None:
-    """step_time: the run's median step; other metrics: the mean over the evaluations in the last
-    third of the run (the learning-curve summary)."""
+    """step_time: the run's step time; other metrics: the mean over every evaluation in the last
+    third of the run, i.e. at or after 2/3 of its steps (the learning-curve summary)."""
     if metric == "step_time":
         return run.step_time_s
-    values = [getattr(epoch, metric) for epoch in run.epochs if getattr(epoch, metric) is not None]
-    if not values:
-        return None
-    return statistics.fmean(values[-max(1, math.ceil(len(values) / 3)):])
+    last = max((epoch.step for epoch in run.epochs), default=0)
+    values = [getattr(epoch, metric) for epoch in run.epochs
+              if getattr(epoch, metric) is not None and 3 * epoch.step >= 2 * last]
+    return statistics.fmean(values) if values else None
 
 
 def paired_effects(baseline: list[RunRecord], variant: list[RunRecord], metric: str,

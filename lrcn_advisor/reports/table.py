@@ -83,7 +83,7 @@ def render_probes(probes: dict | None, console: Console) -> None:
     if probes["status"] != "ran":
         console.print(Text(f"\nProbes {probes['status']}: {inert(probes['reason'])}", style="dim"))
         return
-    label = "CPU smoke run" if probes["smoke"] else "GPU run"
+    label = "CPU run (short training)" if probes["smoke"] else "GPU run"
     budget, design = probes.get("budget") or {}, probes.get("sequential") or {}
     spent = f", {design['wall_s']:.0f} s of {budget.get('text')}" if design.get("wall_s") is not None else ""
     console.print(Text(f"\nProbes ({label}, {probes['device']}, {probes['backend']}, {budget.get('steps')} steps per "

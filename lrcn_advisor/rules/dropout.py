@@ -188,8 +188,10 @@ def dropout_too_high_rate() -> float:
       section="dropout", severity="warning", guide=GUIDE, probe="recurrent-dropout",
       rationale="""Keras runs LSTM/GRU with the fused cuDNN kernel only when recurrent_dropout is 0
       (and activations are tanh/sigmoid). With recurrent_dropout the layer falls back to a step-by-step
-      loop that is often several times slower on a GPU. The guide already counts dropout's cost
-      ("slows down training"); here the cost is the kernel, not the randomness.""",
+      loop that is often several times slower on a GPU. Keras 3 also switches an LSTM or GRU cell with
+      recurrent_dropout to its unfused implementation (one matrix product per gate instead of one for
+      all gates), so a CPU step is slower too. The guide already counts dropout's cost ("slows down
+      training"); here the cost is the kernel, not the randomness.""",
       fix="Set recurrent_dropout=0 and regularise with the layer's input `dropout` or a Dropout layer "
           "between recurrent layers.",
       example="""LSTM(128, recurrent_dropout=0.2).""")

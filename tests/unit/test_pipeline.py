@@ -62,3 +62,25 @@ def test_frames_from_the_config_are_labelled_as_such(tmp_path):
     option = _cli("classic.keras", "--frames", "12", "--format", "json", "--no-html", "--probes", "off",
                   cwd=tmp_path)
     assert json.loads(option.stdout)["model"]["frames_source"] == "option"  # the option beats the config
+
+
+def test_a_run_cost_model_counts_the_model_and_every_fix_recount():
+    """advise(cost_model=...) uses the custom table for the model and for each fix's recount."""
+    from lrcn_advisor.api import advise
+    from lrcn_advisor.cost import DEFAULT_COST_MODEL, LayerCost, dense_cost
+
+    def dense_plus_million(cfg, inputs, outputs, ctx) -> LayerCost:
+        base = dense_cost(cfg, inputs, outputs, ctx)
+        return LayerCost(base.params, base.non_trainable, base.macs + 1_000_000)
+
+    custom = DEFAULT_COST_MODEL.with_handler("Dense", dense_plus_million)
+    path = FOLDER / "classic_lrcn.keras"
+    plain, counted = advise(path, frames=100), advise(path, frames=100, cost_model=custom)
+    dense = sum(1 for layer in plain.layers if layer.class_name == "Dense")
+    assert dense >= 1 and counted.totals.macs == plain.totals.macs + dense * 1_000_000
+    fixes = {f.rule: f.cost for f in plain.findings if f.cost is not None}
+    changed = {f.rule: f.cost for f in counted.findings if f.cost is not None}
+    assert fixes and fixes.keys() == changed.keys()
+    for rule, cost in fixes.items():  # the fix keeps its Dense layers: the same million each, before and after
+        assert changed[rule].macs_before == cost.macs_before + dense * 1_000_000, rule
+        assert changed[rule].macs_after == cost.macs_after + dense * 1_000_000, rule
