@@ -230,19 +230,25 @@ def test_max_seconds_stops_with_one_line(hostile, tmp_path):
 
 # ---- 4: HDF5 readers bounded to the cores --------------------------------------------------------------
 
-def test_hdf5_readers_are_bounded_to_the_cores(hostile):
+def test_hdf5_readers_are_bounded_to_the_cores(hostile, tmp_path):
     from lrcn_advisor.load import keras_files
     root, _ = hostile
     paths = sorted((root / "many_h5").glob("*.h5"))
     assert len(paths) > 2 * keras_files.max_readers()
-    for path in paths:
+    for path in paths:  # plain Keras-like files: read ahead by the standard-library reader, no HDF5 reader
+        keras_files.prefetch_h5(path)
+    assert not keras_files._PENDING and not keras_files._QUEUED and len(keras_files._FAST) == len(paths)
+    # files the fast reader declines (a user block) go to forked HDF5 readers, at most one per core
+    declined = [make_hostile.write_h5(tmp_path / f"u{index:02d}.h5", make_hostile.lrcn(), userblock=512)
+                for index in range(2 * keras_files.max_readers() + 1)]
+    for path in declined:
         keras_files.prefetch_h5(path)
     assert len(keras_files._PENDING) == keras_files.max_readers()
-    for path in paths:
+    for path in paths + declined:
         config, version = keras_files.read_keras_config(path, "h5")
         assert config["class_name"] == "Sequential" and version == "3.0.0"
         assert len(keras_files._PENDING) <= keras_files.max_readers()
-    assert not keras_files._PENDING and not keras_files._QUEUED
+    assert not keras_files._PENDING and not keras_files._QUEUED and not keras_files._FAST
 
 
 def test_hdf5_folder_scan(hostile, tmp_path):

@@ -29,7 +29,8 @@ class KerasFile:
     config: dict
     keras_version: str = ""
     compile_config: dict | None = None  # training_config (.h5) or compile_config (.keras)
-    # saved weight shapes per top-level weight group: .h5 layer names, .keras auto names (dense_1, ...)
+    # saved weight shapes per top-level weight group: .h5 layer names, .keras auto names (dense_1, ...);
+    # read only when they may settle a guessed shape: a Lambda (.keras, .h5) or an unknown class (.h5)
     weight_shapes: dict[str, list[tuple[int, ...]]] = field(default_factory=dict)
 
 
@@ -126,7 +127,8 @@ def _check_text(text: str, field: str, where: str) -> None:
 # The HDF5 C library can crash on damaged or hostile files, so the attributes are read in a child
 # process with bounded memory and time; a crash there becomes a clear error here. The child is
 # forked after h5py is imported once, so it inherits the import instead of repeating it, and at most
-# one reader per core runs at a time.
+# one reader per core runs at a time. Most Keras saves never get here: the fast path further down
+# reads the root attributes with the standard library (hdf5_attrs) and leaves only what it declines.
 H5_TIMEOUT_S = 120
 H5_MEMORY_LIMIT = 4 << 30
 _PENDING: dict[str, "_Reader"] = {}
@@ -202,6 +204,18 @@ def _read_h5_attributes(path: str) -> tuple[int, bytes]:
         training = attribute(handle, "training_config", MAX_CONFIG_BYTES) or b""
     except Exception as error:  # noqa: BLE001  (any failure of the library on this file)
         return 3, (str(error).strip().splitlines() or [type(error).__name__])[0][:160].encode("utf-8", "replace")
+
+    def shapes() -> bytes:
+        try:
+            return _weight_shapes(handle.get("model_weights"))
+        except Exception:  # noqa: BLE001  (weight shapes are a hint; a damaged group only costs the hint)
+            return b"{}"
+    return _payload(raw, version, training, shapes)
+
+
+def _payload(raw, version, training, shapes) -> tuple[int, bytes]:
+    """(exit code, payload) from the attribute values as h5py returns them (None when absent,
+    _TOO_LARGE when over the limit); `shapes()` gives the weight-shape JSON, read only on success."""
     if raw is None:
         return 4, b""
     if isinstance(raw, str):
@@ -216,14 +230,11 @@ def _read_h5_attributes(path: str) -> tuple[int, bytes]:
         training = training.encode("utf-8", "surrogateescape")
     if not isinstance(training, bytes) or len(training) > MAX_CONFIG_BYTES:
         training = b""  # the loss is a hint; an odd training config only costs the loss check
-    try:
-        shapes = _weight_shapes(handle.get("model_weights"))
-    except Exception:  # noqa: BLE001  (weight shapes are a hint; a damaged group only costs the hint)
-        shapes = b"{}"
+    weight_json = shapes()
     if training is _TOO_LARGE:
         training = b""
     return 0, (str(version)[:4 * MAX_VERSION_CHARS].encode("unicode_escape") + b"\n" + training.replace(b"\n", b" ") + b"\n"
-               + shapes + b"\n" + raw)
+               + weight_json + b"\n" + raw)
 
 
 def _weight_shapes(group) -> bytes:
@@ -267,6 +278,8 @@ def max_readers() -> int:
 def cancel_readers() -> None:
     """Kill the readers still running (the run is being stopped)."""
     _QUEUED.clear()
+    _FAST.clear()
+    _FAST_LATER.clear()
     for reader in list(_PENDING.values()):
         try:
             os.kill(reader.pid, signal.SIGKILL)
@@ -276,10 +289,18 @@ def cancel_readers() -> None:
 
 
 def prefetch_h5(path: Path) -> None:
-    """Start reading an HDF5 file's architecture in the background (the CLI overlaps its imports);
-    past one reader per core, the file waits for a free one."""
+    """Read an HDF5 file's architecture ahead (the CLI overlaps its imports): directly when the
+    standard-library reader settles it, else in a background HDF5 reader; past one reader per core,
+    the file waits for a free one."""
     key = str(path)
-    if key in _PENDING or key in _QUEUED:
+    if key in _PENDING or key in _QUEUED or key in _FAST or key in _FAST_LATER:
+        return
+    fast = _fast_h5(key)
+    if fast is not None:
+        if len(_FAST) < MAX_FAST_AHEAD:
+            _FAST[key] = fast
+        else:
+            _FAST_LATER.add(key)  # read again when loaded: a folder of many files is not all kept parsed
         return
     if len(_PENDING) < max_readers():
         _PENDING[key] = _Reader(key)
@@ -288,6 +309,19 @@ def prefetch_h5(path: Path) -> None:
 
 
 def _from_h5(path: Path) -> KerasFile:
+    key = str(path)
+    if key in _FAST:
+        return _FAST.pop(key)
+    _FAST_LATER.discard(key)
+    if key not in _PENDING and key not in _QUEUED:
+        fast = _fast_h5(key)
+        if fast is not None:
+            return fast
+    return _from_h5_reader(path)
+
+
+def _from_h5_reader(path: Path) -> KerasFile:
+    """The architecture as the HDF5 library reads it, in a forked reader (the authority on odd files)."""
     key = str(path)
     if key in _QUEUED:
         _QUEUED.remove(key)
@@ -310,6 +344,10 @@ def _from_h5(path: Path) -> KerasFile:
     if code != 0:
         raise InputError(f"{path}: the HDF5 library failed on this file (exit {code}); "
                          "it is damaged or hostile")
+    return _file_from_payload(path, output)
+
+
+def _file_from_payload(path: Path, output: bytes) -> KerasFile:
     version, _, rest = output.partition(b"\n")
     training, _, rest = rest.partition(b"\n")
     shapes, _, data = rest.partition(b"\n")
@@ -320,6 +358,65 @@ def _from_h5(path: Path) -> KerasFile:
     return KerasFile(parse_json(data, f"{path} model_config"),
                      short_version(version.decode("unicode_escape", "replace")),
                      compile_config, _shapes(shapes))
+
+
+# The fast path: the root attributes read by the standard-library reader (hdf5_attrs), without
+# importing h5py or numpy. It settles a file only when the reader understood every byte it needed,
+# the values are well-formed and no weight shapes are needed; anything else (an error to word, an
+# odd layout, a Lambda or unknown layer) goes to the HDF5 reader above, exactly as before.
+MAX_FAST_AHEAD = 64       # files read ahead by prefetch_h5 and kept parsed until loaded
+_FAST: dict[str, KerasFile] = {}
+_FAST_LATER: set[str] = set()  # settled by the fast path past MAX_FAST_AHEAD: no HDF5 reader started
+_ROOT_ATTRIBUTES = {"model_config", "keras_version", "training_config"}
+
+
+def _fast_h5(key: str) -> KerasFile | None:
+    """The file as the HDF5 reader would give it, or None to ask the HDF5 reader."""
+    from .hdf5_attrs import root_string_attributes
+
+    found = root_string_attributes(key, _ROOT_ATTRIBUTES, MAX_CONFIG_BYTES)
+    if found is None:
+        return None
+
+    def value(name: str, most: int):
+        attribute = found.get(name)
+        if attribute is None:
+            return None
+        return _TOO_LARGE if attribute.storage_size > most else attribute.as_h5py()
+
+    code, payload = _payload(value("model_config", MAX_CONFIG_BYTES),
+                             value("keras_version", 4 * MAX_VERSION_CHARS) or b"",
+                             value("training_config", MAX_CONFIG_BYTES) or b"", lambda: b"{}")
+    if code != 0:
+        return None
+    try:
+        file = _file_from_payload(Path(key), payload)
+    except InputError:
+        return None
+    return None if _needs_weight_shapes(file.config) else file
+
+
+def _needs_weight_shapes(config: dict) -> bool:
+    """Whether the analysis may use saved weight shapes: a Lambda or a layer class the advisor does not
+    know, at any depth (their output shape is guessed, and the next layer's kernel settles it)."""
+    from ..layer_types import layer_type
+    from .keras_config import graph_from_config
+
+    try:
+        stack = list(graph_from_config(config).layers)
+    except Exception:  # noqa: BLE001  (a malformed config: let the HDF5 reader give the whole file)
+        return True
+    while stack:
+        spec = stack.pop()
+        if spec.graph is not None:
+            stack.extend(spec.graph.layers)
+        elif spec.wrapped is not None:
+            stack.extend(inner for inner in (spec.wrapped, spec.backward) if inner is not None)
+        else:
+            found = layer_type(spec.class_name)
+            if found is None or found.opaque:
+                return True
+    return False
 
 
 def _shapes(data: bytes) -> dict[str, list[tuple[int, ...]]]:
