@@ -380,6 +380,11 @@ def test_generated_clips_are_deterministic_and_balanced():
     clip = x[np.flatnonzero(y == 0)[0], ..., 0]
     columns = [np.argmax(frame.max(axis=0) > probe_data.NOISE) for frame in clip]
     assert columns[-1] > columns[0]
+    # shapes keep off the frame's 2-pixel edge, where a zero-padded conv would give their direction away
+    shape_pixels = x[..., 0] > probe_data.NOISE
+    assert shape_pixels.any()
+    for edge in (shape_pixels[:, :, :2], shape_pixels[:, :, -2:], shape_pixels[:, :, :, :2], shape_pixels[:, :, :, -2:]):
+        assert not edge.any()
 
 
 def test_npz_data_is_split_per_class_and_resampled(tmp_path):
