@@ -522,7 +522,7 @@ def test_suite_reports_caches_and_resumes(tmp_path, monkeypatch):
     probed = {v["rule"] for v in data["verdicts"]}
     assert {"guide:pooling", "guide:dropout"} <= probed and any(r.startswith("POL") for r in probed)
     for verdict in data["verdicts"]:
-        assert verdict["verdict"] == "inconclusive" and "CPU run: short training" in verdict["explanation"]
+        assert verdict["verdict"] == "inconclusive" and "CPU run: short training (6 training steps per run)" in verdict["explanation"]
         assert set(verdict["cost_change"]) in ({"params", "macs", "step_time_ratio"}, set())
         if verdict["variant"]:
             assert verdict["why"] == "too-few-seeds" and "needs at least 3 paired seeds" in verdict["why_text"]

@@ -127,7 +127,7 @@ class _Suite:
                     "per": "sweep" if budget.seconds is not None else "run",
                     "calibrated": budget.steps is None},
             seeds=used, variants=[_result(v, runs[v.id]) for v in variants],
-            verdicts=judge(variants, runs, unprobed, _context(source, not device.gpu), plan, stops,
+            verdicts=judge(variants, runs, unprobed, _context(source, not device.gpu, steps), plan, stops,
                            self._seed_seconds(variants)),
             notes=notes,
             sequential={"min_seeds": MIN_SEEDS, "max_seeds": plan.max_seeds, "looks": plan.looks,
@@ -367,10 +367,12 @@ def _loss(ir: ModelIR, default: LossSpec | None = None) -> LossSpec:
         raise ProbeUnavailable(str(error)) from None
 
 
-def _context(source: str, smoke: bool) -> str:
+def _context(source: str, smoke: bool, steps: int) -> str:
+    """What every verdict holds for: the data and the length of the runs."""
     text = ("Data: generated clips; this shows the effect on synthetic motion and appearance cues, "
             "not on your videos." if source == "generated" else f"Data: {source}.")
-    return text + (" CPU run: short training." if smoke else "")
+    length = f"{steps} training step{'s' if steps != 1 else ''} per run"
+    return text + (f" CPU run: short training ({length})." if smoke else f" Runs of {length}.")
 
 
 def _result(variant: Variant, runs: list[RunRecord]) -> VariantResult:
