@@ -8,7 +8,8 @@ CPU time (user + system of the process and every child it waited for, e.g. the H
 measured per run; the table gives the medians and the ratio Keras / advisor for each. For an ONNX
 file, Keras loads its Keras twin (the same architecture): `model.onnx=model.keras`.
 Target (issue 12): at least 20x on wall and on CPU for .h5, .keras and an ONNX export.
-Default models: the bundled classic LRCN (.h5 and .keras).
+Default models: the bundled classic LRCN (.h5 and .keras) and its PyTorch twin exported to ONNX
+(tools/torch_twins.py, torch.onnx.export with a dynamic batch axis; Keras loads the .keras twin).
 The package's bytecode is compiled first (`compileall`), as `pip install` does: with
 PYTHONDONTWRITEBYTECODE=1 set, an editable checkout would otherwise recompile every module on each
 run (~0.2 s), while Keras' site-packages hold their bytecode from the install.
@@ -20,6 +21,7 @@ import resource
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -40,10 +42,24 @@ def cold(command: list[str]) -> tuple[float, float]:
     return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
+def torch_export(model: Path) -> Path:
+    """The model's PyTorch twin exported to ONNX (TorchScript exporter, dynamic batch), in a temp folder."""
+    target = Path(tempfile.mkdtemp(prefix="static-vs-keras-")) / model.with_suffix(".onnx").name
+    script = (f"import sys, torch; sys.path[:0] = [{str(ROOT)!r}, {str(ROOT / 'tools')!r}]\n"
+              "from torch_twins import twin_input, twin_of\n"
+              "from lrcn_advisor.pipeline import analyse_path\n"
+              f"ir = analyse_path({str(model)!r})\n"
+              f"torch.onnx.export(twin_of(ir), (twin_input(ir),), {str(target)!r}, dynamo=False, "
+              "input_names=['frames'], dynamic_axes={'frames': {0: 'batch'}})\n")
+    subprocess.run([sys.executable, "-c", script], check=True, capture_output=True)
+    return target
+
+
 def main() -> int:
     subprocess.run([sys.executable, "-m", "compileall", "-q", str(ROOT / "lrcn_advisor")], check=True)
-    arguments = sys.argv[1:] or [str(ROOT / "lrcn_advisor" / "examples" / name)
-                                 for name in ("classic_lrcn.h5", "classic_lrcn.keras")]
+    examples = ROOT / "lrcn_advisor" / "examples"
+    arguments = sys.argv[1:] or [str(examples / "classic_lrcn.h5"), str(examples / "classic_lrcn.keras"),
+                                 f"{torch_export(examples / 'classic_lrcn.keras')}={examples / 'classic_lrcn.keras'}"]
     print(f"{'model':34} {'advisor wall':>12} {'keras wall':>10} {'ratio':>7} "
           f"{'advisor CPU':>11} {'keras CPU':>9} {'ratio':>7}")
     for argument in arguments:
