@@ -18,9 +18,6 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 from lrcn_advisor import advise  # noqa: E402
 
 ARTIFACTS = ROOT / "test-artifacts"
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
 HOSTILE = ("<script>alert(1)", '"><img src=x onerror=alert(2)>')
 # a notebook's output area: the host page's own text must keep its own font and colour
 HOST = """<!doctype html><html><head><meta charset="utf-8"><title>notebook</title>
@@ -38,17 +35,6 @@ def fragments() -> dict:
         report = advise(make_models.ARCHITECTURES[name](), fail_on="warning")
         found[name] = (report, report._repr_html_())
     return found
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not CHROMIUM.exists():
-        pytest.skip(f"{CHROMIUM} not found: the browser checks need Debian's chromium")
-    sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
-    with sync_api.sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield launched
-        launched.close()
 
 
 def attribute_names(html: str) -> set[str]:

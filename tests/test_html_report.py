@@ -19,12 +19,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "test-artifacts"
-CHROMIUM = Path("/usr/bin/chromium")
 MODELS = ("classic_lrcn", "hostile_names", "lrcn_mobilenetv2")
 HOSTILE = ("<script>alert(1)", '"><img src=x onerror=alert(2)>')
 GENERATED = re.compile(r'^<p class="generated">Generated <time datetime="[^"]+">[^<]+</time></p>$')
-CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
 
 
 def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
@@ -252,16 +249,6 @@ def test_chart_svg_is_clean_and_stable():
 
 
 # ---------------------------------------------------------------- in the browser
-
-@pytest.fixture(scope="module")
-def browser():
-    if not CHROMIUM.exists():
-        pytest.skip(f"{CHROMIUM} not found: the browser checks need Debian's chromium")
-    sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
-    with sync_api.sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield launched
-        launched.close()
 
 
 def _open(browser, path: Path, *, javascript: bool):
