@@ -30,41 +30,25 @@ def _decimal(text: str, option: str) -> Decimal:
 
 
 @dataclass(frozen=True)
-class IntOption:
-    """A whole number in [low, high]; '1e6', '1_000_000' and '1,000,000' are accepted."""
+class NumberOption:
+    """A finite number in [low, high]; with `whole`, an integer ('1e6', '1_000_000' and '1,000,000'
+    are accepted)."""
 
-    low: int
-    high: int
+    low: int | float
+    high: int | float
+    whole: bool = False
 
     def __call__(self, ctx, param, value):
         if value is None:
             return None
         option = _option_name(param)
         number = _decimal(value, option)
-        if number != number.to_integral_value():
+        if self.whole and number != number.to_integral_value():
             raise click.BadParameter(f"{inert(value, 60)} is not a whole number", param_hint=option)
-        if not self.low <= number <= self.high:
-            raise click.BadParameter(f"{inert(value, 60)} is out of range: must be from {self.low:,} to "
-                                     f"{self.high:,}", param_hint=option)
-        return int(number)
-
-
-@dataclass(frozen=True)
-class FloatOption:
-    """A finite real number in [low, high]."""
-
-    low: float
-    high: float
-
-    def __call__(self, ctx, param, value):
-        if value is None:
-            return None
-        option = _option_name(param)
-        number = _decimal(value, option)
         if not Decimal(repr(self.low)) <= number <= Decimal(repr(self.high)):
-            raise click.BadParameter(f"{inert(value, 60)} is out of range: must be from {self.low:g} to "
-                                     f"{self.high:g}", param_hint=option)
-        return float(number)
+            bounds = f"{self.low:,} to {self.high:,}" if self.whole else f"{self.low:g} to {self.high:g}"
+            raise click.BadParameter(f"{inert(value, 60)} is out of range: must be from {bounds}", param_hint=option)
+        return int(number) if self.whole else float(number)
 
 
 def _option_name(param) -> str:
@@ -73,8 +57,8 @@ def _option_name(param) -> str:
 
 
 # The options' ranges, the same as the config file's (config.py).
-FRAMES = IntOption(*FRAMES_RANGE)
-COUNT = IntOption(*COUNT_RANGE)       # --max-params, --max-macs, --train-samples
-SMALL_COUNT = IntOption(1, 10**6)     # --clips-per-video, --views, --batch
-SECONDS = FloatOption(0.1, 86_400.0)  # --max-seconds
-GROWTH = FloatOption(*GROWTH_RANGE)   # diff --max-params-growth / --max-macs-growth (a fraction)
+FRAMES = NumberOption(*FRAMES_RANGE, whole=True)
+COUNT = NumberOption(*COUNT_RANGE, whole=True)        # --max-params, --max-macs, --train-samples
+SMALL_COUNT = NumberOption(1, 10**6, whole=True)      # --clips-per-video, --views, --batch
+SECONDS = NumberOption(0.1, 86_400.0)                  # --max-seconds
+GROWTH = NumberOption(*GROWTH_RANGE)                   # diff --max-params-growth / --max-macs-growth (a fraction)
