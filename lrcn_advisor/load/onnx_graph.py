@@ -22,9 +22,8 @@ VALUE_SLOTS = {op: (0,) for op in (
     "Slice", "Reshape", "Gather", "Squeeze", "Unsqueeze", "Expand", "Tile", "Pad", "Split", "Transpose",
     "Cast", "CastLike", "Identity", "DequantizeLinear", "Flatten", "ReverseSequence")}
 INDEX_TYPES = {onnx_wire.T_INT64, onnx_wire.T_INT32, onnx_wire.T_BOOL}
-EXTERNAL = 1  # TensorProto.EXTERNAL
 # AttributeProto types left out of attributes(): graphs, tensors, sparse tensors
-NOT_PLAIN = {onnx_wire.GRAPH, onnx_wire.GRAPHS, onnx_wire.TENSOR, onnx_wire.TENSORS, 11}
+NOT_PLAIN = {onnx_wire.GRAPH, onnx_wire.GRAPHS, onnx_wire.TENSOR, onnx_wire.TENSORS, onnx_wire.SPARSE_TENSOR}
 MAX_VALUE_ELEMENTS = 1 << 16
 
 Shape = tuple  # of int | None, batch first
@@ -267,7 +266,7 @@ class OnnxGraph:
         ConstValue when the fast reader read the file."""
         tensor = self._tensor(name)
         if tensor is not None:
-            if tensor.data_location == EXTERNAL or math.prod(tensor.dims) > MAX_VALUE_ELEMENTS:
+            if tensor.data_location == onnx_wire.EXTERNAL or math.prod(tensor.dims) > MAX_VALUE_ELEMENTS:
                 return None
             if isinstance(tensor, onnx_wire.WireTensor):
                 items = tensor.values()

@@ -34,8 +34,6 @@ MAX_ELEMENTS = 2**48
 SMALL_EXTERNAL = 4096        # integer constants (shapes, axes) up to this size are read from external files
 STRIP_ELEMENTS = 1 << 16     # larger initialisers keep only their dims (all the analysis needs)
 INDEX_TYPES = (onnx_wire.T_INT64, onnx_wire.T_INT32)
-EXTERNAL = 1  # TensorProto.EXTERNAL
-TENSOR_ATTRIBUTE = onnx_wire.TENSOR
 
 
 def load_onnx(path: Path) -> LoadedModel:
@@ -135,7 +133,7 @@ def load_onnx_proto(model: onnx.ModelProto | bytes, name: str) -> LoadedModel:
         copy = onnx.ModelProto()
         copy.CopyFrom(model)  # the caller's proto is never changed
         model = copy
-    if any(t.data_location == EXTERNAL for t in _all_tensors(model.graph)):
+    if any(t.data_location == onnx_wire.EXTERNAL for t in _all_tensors(model.graph)):
         raise InputError(f"{name}: an in-memory ONNX model must hold its weights (no external data)")
     return _loaded(_checked(model, name), name)
 
@@ -212,7 +210,7 @@ def _checked(model: onnx.ModelProto, path: str) -> onnx.ModelProto:
             reason = (str(error).splitlines() or [type(error).__name__])[0][:200]
             raise InputError(f"{path}: its local functions cannot be inlined ({reason})") from None
     for tensor in graph.initializer:
-        if tensor.data_location != EXTERNAL and math.prod(tensor.dims) > STRIP_ELEMENTS:
+        if tensor.data_location != onnx_wire.EXTERNAL and math.prod(tensor.dims) > STRIP_ELEMENTS:
             for field in ("raw_data", "float_data", "double_data", "int32_data", "int64_data"):
                 tensor.ClearField(field)
     return model
@@ -299,7 +297,7 @@ def _all_tensors(graph: onnx.GraphProto):
             yield sparse.indices
         for node in current.node:
             for attr in node.attribute:
-                if attr.type == TENSOR_ATTRIBUTE:
+                if attr.type == onnx_wire.TENSOR:
                     yield attr.t
                 yield from attr.tensors
             stack.extend(subgraphs(node))
@@ -310,7 +308,7 @@ def check_external_data(model: onnx.ModelProto, path: Path) -> None:
     folder = path.resolve().parent
     sizes: dict[Path, int] = {}
     for tensor in _all_tensors(model.graph):
-        if tensor.data_location != EXTERNAL:
+        if tensor.data_location != onnx_wire.EXTERNAL:
             continue
         info = {entry.key: entry.value for entry in tensor.external_data}
         target = _external_file(path, folder, info.get("location", ""), tensor.name)
@@ -336,7 +334,7 @@ def check_external_data(model: onnx.ModelProto, path: Path) -> None:
                 continue
             tensor.raw_data = data
             del tensor.external_data[:]
-            tensor.data_location = 0  # TensorProto.DEFAULT
+            tensor.data_location = onnx_wire.DEFAULT
 
 
 def _external_file(path: Path, folder: Path, location: str, tensor: str) -> Path:

@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from . import onnx_wire
 from .onnx_graph import VALUE_SLOTS, OnnxGraph, attributes, graph_shapes, outer_refs, topological_order
 
 if TYPE_CHECKING:
@@ -19,7 +20,7 @@ if TYPE_CHECKING:
 CELLS = {"LSTM": ("LSTM", 4), "GRU": ("GRU", 3), "RNN": ("SimpleRNN", 1)}
 CELL_OF_GATES = {4: "LSTM", 3: "GRU", 1: "SimpleRNN"}
 KERAS_BIAS = {"LSTM": 4, "SimpleRNN": 1}  # bias vectors of H values per gate count; GRU depends on reset_after
-COUNTER_TYPES = {7, 6}  # TensorProto.INT64, INT32
+COUNTER_TYPES = {onnx_wire.T_INT64, onnx_wire.T_INT32}
 ACTIVATIONS = {"Sigmoid": "sigmoid", "Tanh": "tanh", "Relu": "relu", "HardSigmoid": "hard_sigmoid",
                "Elu": "elu", "Softsign": "softsign", "Softplus": "softplus", "Affine": "linear"}
 

@@ -13,7 +13,8 @@ import math
 import struct
 
 # AttributeProto.AttributeType and TensorProto.DataType numbers (onnx.proto)
-FLOAT, INT, STRING, TENSOR, GRAPH, FLOATS, INTS, STRINGS, TENSORS, GRAPHS = range(1, 11)
+FLOAT, INT, STRING, TENSOR, GRAPH, FLOATS, INTS, STRINGS, TENSORS, GRAPHS, SPARSE_TENSOR = range(1, 12)
+DEFAULT, EXTERNAL = 0, 1  # TensorProto.DataLocation
 PLAIN_ATTRIBUTES = {FLOAT, INT, STRING, TENSOR, FLOATS, INTS, STRINGS}
 T_FLOAT, T_UINT8, T_INT8, T_UINT16, T_INT16, T_INT32, T_INT64 = 1, 2, 3, 4, 5, 6, 7
 T_BOOL, T_DOUBLE, T_UINT32, T_UINT64 = 9, 11, 12, 13
@@ -200,19 +201,19 @@ class WireTensor:
                 self.data_location = _int(wire, value)
                 if self.data_location not in (0, 1):
                     raise Decline(f"data location {self.data_location}")
-        if bool(self.external_data) != (self.data_location == 1):
+        if bool(self.external_data) != (self.data_location == EXTERNAL):
             raise Decline("external data without its location, or the reverse")
 
     def inline(self, data: bytes) -> None:
         """Hold `data` (read from an external file) as its raw values, as a stored tensor would."""
         self._buf, self._raw, self._packed, self._items = memoryview(data), (0, len(data)), [], None
-        self.external_data, self.data_location = [], 0
+        self.external_data, self.data_location = [], DEFAULT
 
     def values(self) -> list | None:
         """The flat values (Python numbers), or None when too large, external or of a type not decoded here."""
         if self._items is not None:
             return self._items
-        if self.data_location != 0:
+        if self.data_location != DEFAULT:
             return None
         count = math.prod(self.dims)
         if count > MAX_DECODED or self.data_type not in RAW_FORMATS:
