@@ -25,7 +25,7 @@ from .train import (TIMING_SHARE, LossSpec, RunRecord, Task, WeightsSource, eval
 from .variants import Variant, build_variants, graph_hash
 from .verdict import INCONCLUSIVE, MIN_SEEDS, Plan, planned
 
-DESIGN_VERSION = 4  # v3 + up to 300 steps on a CPU, looks planned from the budget, validation split = training split
+DESIGN_VERSION = 4  # v3 + up to 200 steps on a CPU, looks planned from the budget, validation split = training split
 
 Progress = Callable[[int, int, str], None]  # (finished runs, planned runs, label)
 BATCH_SIZE = 16
@@ -103,7 +103,7 @@ class _Suite:
             notes.append(warning)
         steps, estimate, dropped = (budget.steps, None, [])
         if budget.steps is None:
-            steps, estimate, dropped = self._calibrate(budget, template, identity, variants, kind)
+            steps, estimate, dropped = self._calibrate(budget, template, identity, variants)
         for variant in dropped:
             variants.remove(variant)
             notes.append(f"variant {variant.id} ({variant.description}) was not trained: the minimum design "
@@ -276,8 +276,8 @@ class _Suite:
             text += f" · ETA ≤ {_clock(eta)}"
         self.progress(self.done, max(self.planned, self.done), text)
 
-    def _calibrate(self, budget: Budget, template: Task, identity: dict, variants: list[Variant],
-                   kind: str) -> tuple[int, float, list[Variant]]:
+    def _calibrate(self, budget: Budget, template: Task, identity: dict, variants: list[Variant]
+                   ) -> tuple[int, float, list[Variant]]:
         """Steps per run from the baseline's measured step and evaluation time, so that the first
         MIN_SEEDS seeds of every variant take about FIRST_ROUNDS_SHARE of the sweep's time; guide-only
         variants are dropped (last first) while even MIN_STEPS do not fit. Measured once per cache."""
